@@ -83,14 +83,15 @@ def markdown_tables(summary: Path) -> str:
     return "\n".join(out)
 
 
-def write_card(tables: str, header: str) -> None:
-    text = CARD.read_text()
+def write_card(card: Path, tables: str, header: str) -> None:
+    """Replace the block between the markers (or append one): the prose around it stays."""
+    text = card.read_text()
     block = f"{BEGIN}\n{header}\n\n{tables}{END}"
     if BEGIN in text and END in text:
         text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
-    CARD.write_text(text)
+    card.write_text(text)
 
 
 def main(argv=None) -> int:
@@ -110,7 +111,7 @@ def main(argv=None) -> int:
                           for c in commands)
         header = (f"Produced by `python scripts/demo_rope_table.py --backend {args.backend}`, "
                   f"which ran:\n\n{shown}")
-        write_card(tables, header)
+        write_card(CARD, tables, header)
         print(f"wrote the tables into {CARD}")
     return 0
 
