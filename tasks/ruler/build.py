@@ -13,8 +13,6 @@ style); `benchmarks/ruler_generation.py` measures how often that holds.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-
 import numpy as np
 
 from evalsuite.tokenization import Tokenizer
@@ -71,10 +69,11 @@ class Encoder:
 
     def classify(self, ids: np.ndarray) -> None:
         """Fill the character-class tables for every id not seen yet."""
-        ids = np.unique(np.asarray(ids))
-        new = ids[~self.known[ids]].tolist()
-        if not new:
+        ids = np.asarray(ids)
+        fresh = ids[~self.known[ids]]                # usually empty: skip the sort of a 128k stream
+        if not len(fresh):
             return
+        new = np.unique(fresh).tolist()
         hf = self.tok.hf
         pieces = hf.convert_ids_to_tokens(new)
         for i, piece in zip(new, pieces):
@@ -89,29 +88,38 @@ class Encoder:
         self.known[new] = True
 
 
-@dataclass
 class Stream:
-    """A token stream with the positions where it may be cut or receive an insertion."""
+    """A token stream with the positions where it may be cut or receive an insertion.
 
-    ids: np.ndarray
-    start_ok: np.ndarray      # bool per position: a window may begin here
-    end_ok: np.ndarray        # bool per position p: a window may end before p (then "\n..." follows)
-    slots: np.ndarray         # sorted insertion positions (sentence or line starts)
+    Cut tests are evaluated only at the positions asked for: a per-sample distractor
+    stream of 128k tokens is cut once, so whole-stream masks would be wasted work.
+    """
+
+    def __init__(self, enc: Encoder, ids: np.ndarray, slots: np.ndarray):
+        self.enc, self.ids, self.slots = enc, ids, slots     # slots: sorted sentence or line starts
 
     @classmethod
     def of(cls, enc: Encoder, ids: np.ndarray, slot_kind: str) -> "Stream":
         ids = np.asarray(ids, dtype=np.int32)
         enc.classify(ids)
-        prev_nl = np.concatenate([[True], enc.newline_end[ids[:-1]]])
-        start_ok = enc.space_word[ids] | prev_nl
-        prev_alnum = np.concatenate([[False], enc.alnum_end[ids[:-1]]])
-        end_ok = prev_alnum & ~enc.alnum_start[ids]
+        after_nl = np.flatnonzero(enc.newline_end[ids[:-1]]) + 1
         if slot_kind == "line":
-            slots = np.flatnonzero(prev_nl)
+            slots = np.concatenate([[0], after_nl]) if len(ids) else after_nl
         else:
-            prev_sent = np.concatenate([[False], enc.sent_end[ids[:-1]]])
-            slots = np.flatnonzero(prev_sent & enc.space_word[ids])
-        return cls(ids, start_ok, end_ok, slots)
+            slots = np.flatnonzero(enc.sent_end[ids[:-1]] & enc.space_word[ids[1:]]) + 1
+        return cls(enc, ids, slots)
+
+    def end_ok(self, pos: np.ndarray) -> np.ndarray:
+        """A window may end before pos (1 <= pos < len): a word ends there and no word goes on."""
+        return self.enc.alnum_end[self.ids[pos - 1]] & ~self.enc.alnum_start[self.ids[pos]]
+
+    def start_ok(self, limit: int) -> np.ndarray:
+        """Positions below limit where a window may begin: a space-led word or a line start."""
+        ids = self.ids[:limit]
+        ok = self.enc.space_word[ids]
+        ok[0] = True
+        ok[1:] |= self.enc.newline_end[ids[:-1]]
+        return np.flatnonzero(ok)
 
     def window(self, n: int) -> int:
         """First start s such that [s, s+n) begins and ends at safe cuts (0 if none)."""
@@ -123,11 +131,11 @@ class Stream:
         # prefer the stream start and the first sentence/line starts, then any word start
         first = np.concatenate([[0], self.slots[:64]])
         first = first[first < limit]
-        good = first[self.end_ok[first + n]]
+        good = first[self.end_ok(first + n)]
         if len(good):
             return int(good[0])
-        starts = np.flatnonzero(self.start_ok[:limit])
-        good = starts[self.end_ok[starts + n]]
+        starts = self.start_ok(limit)
+        good = starts[self.end_ok(starts + n)]
         return int(good[0]) if len(good) else 0
 
     def slots_in(self, s: int, e: int) -> np.ndarray:
@@ -186,6 +194,19 @@ def insert_at(ids: np.ndarray, positions: list[int], pieces: list[np.ndarray]) -
         last = p
     out.append(ids[last:])
     return out
+
+
+def join(parts: list) -> np.ndarray:
+    """One int32 prompt from its pieces (id lists or arrays) in a single copy."""
+    return np.concatenate(parts, dtype=np.int32, casting="unsafe")
+
+
+def pick_slots(rng, slots: np.ndarray, k: int, offset: int) -> list[int]:
+    """rng.sample (or rng.choices when there are fewer than k) of slots - offset, drawn by
+    index: the same draws as sampling the list itself, without building that list."""
+    m = len(slots)
+    idx = rng.sample(range(m), k) if m >= k else rng.choices(range(m), k=k)
+    return [int(slots[j]) - offset for j in idx]
 
 
 def need(n: int, what: str, length: int) -> None:

@@ -23,7 +23,7 @@ import numpy as np
 from evalsuite.tokenization import Framing, Tokenizer
 from evalsuite.types import Request
 
-from .build import Encoder, _padded, need, np_rng, ragged
+from .build import Encoder, _padded, join, need, np_rng, ragged
 from .sources import cwe_words
 from .spec import CWE_ARGS, CWE_TEMPLATE, FWE_ARGS, FWE_TEMPLATE, MAX_NEW
 
@@ -101,8 +101,8 @@ def cwe_requests(tok: Tokenizer, framing: Framing, length: int, samples: int, se
                                   np.asarray(extra, np.int64)])
         entries = entries[g.permutation(len(entries))]
         context = _list_ids(tok, sep, word_ids, entries)
-        ids = np.concatenate([framing.head, ex_body, framing.tail, ex_ans, head_rest, pre, context, post,
-                              framing.tail, prefix]).astype(np.int32)
+        ids = join([framing.head, ex_body, framing.tail, ex_ans, head_rest, pre, context, post,
+                    framing.tail, prefix])
         out.append(Request("ruler", "cwe", length, i, ids, max_new, tuple(words[k] for k in common), seed=seed))
     return out
 
@@ -180,7 +180,7 @@ def fwe_requests(tok: Tokenizer, framing: Framing, length: int, samples: int, se
             j = int(words[-1])
             seq[j], seq[-1] = seq[-1], seq[j]
         context, _ = ragged([(ids_tab, seq)])
-        ids = np.concatenate([framing.head, pre, context, post, framing.tail, prefix]).astype(np.int32)
+        ids = join([framing.head, pre, context, post, framing.tail, prefix])
         out.append(Request("ruler", "fwe", length, i, ids, max_new, tuple(vocab[1:4]), seed=seed))
     return out
 

@@ -26,7 +26,7 @@ import numpy as np
 from evalsuite.tokenization import Framing, Tokenizer
 from evalsuite.types import Request
 
-from .build import Encoder, Stream, insert_at, need, np_rng, ragged
+from .build import Encoder, Stream, insert_at, join, need, np_rng, pick_slots, ragged
 from .sources import essay_stream, noise_stream, wonder_words
 from .spec import DEPTHS, MAX_NEW, NEEDLE, NIAH_ARGS, NIAH_TEMPLATE, NiahArgs, singular
 
@@ -126,7 +126,7 @@ def niah_requests(task: str, tok: Tokenizer, framing: Framing, length: int, samp
         n_hay = budget - fixed - len(post) - len(prefix) - sum(len(x) for x in needle_ids)
         need(n_hay, f"ruler {task}", length)
         context, depth = _context(tok, args, seed, length, i, rng, haystack, n_hay, needle_ids)
-        ids = np.concatenate([framing.head, pre, *context, post, framing.tail, prefix]).astype(np.int32)
+        ids = join([framing.head, pre, *context, post, framing.tail, prefix])
         out.append(Request("ruler", task, length, i, ids, max_new, tuple(answers), depth=depth, seed=seed,
                            meta=(("query", query),)))
     return out
@@ -158,8 +158,7 @@ def _context(tok, args: NiahArgs, seed, length, i, rng: random.Random, haystack,
             depth = float(depths[0])
         pairs = list(zip(positions, needle_ids))
     else:
-        pool = [int(x) - s for x in slots]
-        picks = rng.sample(pool, len(needle_ids)) if len(pool) >= len(needle_ids) else rng.choices(pool, k=len(needle_ids))
+        picks = pick_slots(rng, slots, len(needle_ids), s)
         # niah.py inserts needles[k] at the k-th largest line index
         pairs = list(zip(sorted(picks, reverse=True), needle_ids))
         if len(needle_ids) == 1:

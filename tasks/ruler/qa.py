@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ import numpy as np
 from evalsuite.tokenization import Framing, Tokenizer
 from evalsuite.types import EvalError, Request
 
-from .build import Encoder, need, np_rng
+from .build import Encoder, join, need, np_rng
 from .spec import DOCUMENT_PROMPT, MAX_NEW, QA_DATASET, QA_TEMPLATE
 
 FILES = {"squad": ("dev-v2.0.json", "squad.json"), "hotpotqa": ("hotpot_dev_distractor_v1.json", "hotpotqa.json")}
@@ -47,6 +48,7 @@ class QAData:
 
 _DATA: dict[tuple[str, str | None], QAData] = {}
 _DOC_IDS: dict[tuple[str, str], list[np.ndarray]] = {}
+_HEADERS: dict[str, tuple[list[np.ndarray], np.ndarray]] = {}
 
 
 def data_file(dataset: str, data_dir: str | None) -> Path | None:
@@ -144,24 +146,43 @@ def qa_requests(task: str, tok: Tokenizer, framing: Framing, length: int, sample
     for i, (qa, post) in enumerate(zip(qas, posts)):
         C = budget - len(framing.head) - len(pre) - len(post) - len(framing.tail) - len(prefix)
         cand = _candidates(qa, len(docs), C, doc_len, np_rng("ruler-qa", seed, length, i))
-        headers = enc.many([DOCUMENT_PROMPT.format(i=j + 1) for j in range(len(cand) + 8)])
-        cost = np.cumsum(doc_len[cand] + np.fromiter((len(h) for h in headers[:len(cand)]), np.int64, len(cand)))
+        headers, header_len = _headers(tok, len(cand) + 8)
+        headers = headers[:len(cand) + 8]
+        cost = np.cumsum(doc_len[cand] + header_len[:len(cand)])
         n = int(np.searchsorted(cost, C, side="right"))
         if n < len(qa.gold):
             need(-int(cost[len(qa.gold) - 1] - C), f"ruler {task} (its gold documents)", length)
         extra, n = _fill(enc, docs, cand, n, len(qa.gold), C - (int(cost[n - 1]) if n else 0), headers, sep)
-        bodies = [docs[k] for k in cand[:n]] + extra
-        order = list(range(len(bodies)))
-        random.Random(seed).shuffle(order)              # qa.py: a fresh Random(seed) every sample
-        if len(headers) < len(bodies):
-            headers = enc.many([DOCUMENT_PROMPT.format(i=j + 1) for j in range(len(bodies))])
-        parts = []
-        for pos, k in enumerate(order):
-            parts += [headers[pos], bodies[k]]
-        ids = np.concatenate([framing.head, pre, *parts, post, framing.tail, prefix]).astype(np.int32)
+        bodies = [docs[k] for k in cand[:n].tolist()] + extra
+        headers = _headers(tok, len(bodies))[0]
+        parts: list = [None] * (2 * len(bodies))
+        parts[0::2] = headers[:len(bodies)]
+        parts[1::2] = [bodies[k] for k in _shuffled(seed, len(bodies))]
+        ids = join([framing.head, pre, *parts, post, framing.tail, prefix])
         out.append(Request("ruler", task, length, i, ids, max_new, qa.outputs, seed=seed,
                            meta=(("question", qa.query[:200]),)))
     return out
+
+
+def _headers(tok: Tokenizer, n: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Ids and lengths of "Document 1:\n", "Document 2:\n", ... (at least n; grown on demand,
+    shared by every sample and length instead of formatted and looked up per sample)."""
+    table, lens = _HEADERS.get(tok.fingerprint, ([], np.zeros(0, np.int64)))
+    if len(table) < n:
+        more = max(n, 2 * len(table)) - len(table)
+        table = table + Encoder.get(tok).many([DOCUMENT_PROMPT.format(i=j + 1) for j in range(len(table), len(table) + more)])
+        lens = np.fromiter((len(h) for h in table), np.int64, len(table))
+        _HEADERS[tok.fingerprint] = (table, lens)
+    return table, lens
+
+
+@lru_cache(maxsize=4096)
+def _shuffled(seed: int, n: int) -> tuple[int, ...]:
+    """qa.py shuffles the documents with a fresh Random(seed) every sample: the order depends
+    on the seed and the count only, so it is computed once per count."""
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    return tuple(order)
 
 
 def _candidates(qa: QA, n_docs: int, C: int, doc_len: np.ndarray, g: np.random.Generator) -> np.ndarray:

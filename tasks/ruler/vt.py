@@ -18,7 +18,7 @@ import numpy as np
 from evalsuite.tokenization import Framing, Tokenizer
 from evalsuite.types import Request
 
-from .build import Encoder, insert_at, need
+from .build import Encoder, insert_at, join, need, pick_slots
 from .sources import noise_stream
 from .spec import MAX_NEW, NOISE, VT_ARGS, VT_TEMPLATE
 
@@ -91,10 +91,10 @@ def vt_requests(tok: Tokenizer, framing: Framing, length: int, samples: int, see
         need(n_hay, "ruler vt", length)
         st = noise_stream(tok, n_hay + 4096)
         s = st.window(n_hay)
-        slots = [int(x) - s for x in st.slots_in(s, s + n_hay)] or [0]
-        picks = sorted(rng.sample(slots, len(chain))) if len(slots) >= len(chain) else sorted(rng.choices(slots, k=len(chain)))
+        slots = st.slots_in(s, s + n_hay)
+        picks = sorted(pick_slots(rng, slots if len(slots) else np.asarray([s]), len(chain), s))
         context = insert_at(st.ids[s:s + n_hay], picks, chain)
-        ids = np.concatenate([framing.head, icl, pre, *context, post, framing.tail, prefix]).astype(np.int32)
+        ids = join([framing.head, icl, pre, *context, post, framing.tail, prefix])
         out.append(Request("ruler", "vt", length, i, ids, max_new, tuple(names), seed=seed,
                            meta=(("value", value),)))
     return out
