@@ -15,6 +15,7 @@ silent pitfalls of ../shared/reference/rope-backends.md handled:
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -196,7 +197,10 @@ class RopeSpec:
         shown = [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
                  for k, v in self.params if k not in ("short", "long")]
         if self.method == "longrope":
-            shown.append(f"dims={len(self.p['long'])}")
+            # the factor arrays are too long to show, but two different arrays must never share
+            # a label: labels key the stored records, so a collision would skip real work on resume
+            digest = hashlib.sha256(json.dumps([self.p["short"], self.p["long"]]).encode()).hexdigest()[:8]
+            shown.append(f"dims={len(self.p['long'])},factors={digest}")
         return self.method + (":" + ",".join(shown) if shown else "")
 
     def original(self, base: BaseRope) -> int:

@@ -99,3 +99,12 @@ def test_factor_array_size_is_checked_against_the_model():
     rope = RopeSpec.parse("longrope:long=[1,2,3]")
     with pytest.raises(EvalError, match="head_dim/2 = 32"):
         rope.to_hf(BASE, 1024)
+
+
+def test_longrope_labels_tell_factor_arrays_apart():
+    """Labels key stored records: two different factor arrays must not share one (resume would skip)."""
+    a = RopeSpec.parse("longrope:long=[" + ",".join(["2"] * 32) + "]")
+    b = RopeSpec.parse("longrope:long=[" + ",".join(["2"] * 31 + ["3"]) + "]")
+    again = RopeSpec.parse("longrope:long=[" + ",".join(["2.0"] * 32) + "]")
+    assert a.label != b.label and a.label == again.label
+    assert a.label.startswith("longrope:dims=32,factors=")
