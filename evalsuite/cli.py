@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="base: raw prompt; chat: the tokenizer's chat template (its tokens are counted)")
     r.add_argument("--stride", type=_positive("stride"), default=256, help="perplexity sliding-window stride")
     r.add_argument("--batch-size", type=_positive("batch-size"))
+    r.add_argument("--workers", type=_positive("workers"),
+                   help="processes that generate missing workloads (default: the CPUs this process may use, at most 8)")
     r.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
     r.add_argument("--out", help="run directory (default: runs/<name derived from the arguments>)")
     r.add_argument("--force", action="store_true", help="run lengths beyond a RoPE setting's capacity")
@@ -97,7 +99,7 @@ def cmd_run(args) -> int:
         raise EvalError(f"--out {out} is a file: give a directory")
     cfg = RunConfig(
         suites=tuple(suites), lengths=tuple(lengths), ropes=tuple(ropes), out=out, model=args.model,
-        backend=args.backend, batch_size=args.batch_size, dtype=args.dtype, force=args.force,
+        backend=args.backend, batch_size=args.batch_size, workers=args.workers, dtype=args.dtype, force=args.force,
         progress=not args.no_progress, report=not args.no_report,
         task_cfg=TaskConfig(samples=args.samples, seed=args.seed, template=args.template,
                             haystack=args.haystack, data_dir=args.data_dir, depths=args.depths,

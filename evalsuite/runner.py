@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import workload
+from . import prebuild, workload
 from .model import load_model_config, resolve_model
 from .rope import BaseRope, RopeSpec
 from .store import ResultStore, write_atomic
@@ -35,6 +35,7 @@ class RunConfig:
     backend: str = "hf"
     task_cfg: TaskConfig = field(default_factory=TaskConfig)
     batch_size: int | None = None
+    workers: int | None = None        # processes building missing workloads; None: the usable CPUs
     dtype: str = "auto"
     force: bool = False
     progress: bool = True
@@ -62,12 +63,15 @@ def check_lengths(cfg: RunConfig, base: BaseRope) -> None:
                             "lower --lengths, raise the factor, or pass --force to run it anyway")
 
 
-def build_workloads(tasks: list[Task], tok: Tokenizer, lengths: tuple[int, ...]) -> list[Request]:
+def build_workloads(tasks: list[Task], tok: Tokenizer, lengths: tuple[int, ...], workers: int = 1,
+                    on_built: prebuild.OnBuilt | None = None) -> list[Request]:
+    """Every request of every task and length: missing cache cells are built first (in
+    `workers` processes where the task allows it), then all cells are memory-mapped."""
+    cells = prebuild.cells_for(tasks, tok, lengths)
+    prebuild.build_missing(cells, tok, workers, on_built=on_built)
     reqs: list[Request] = []
-    for task in tasks:
-        for n in lengths:
-            key = workload.workload_key(task.name, task.version, task.cache_params(), tok.fingerprint, n)
-            reqs.extend(workload.load_or_build(key, lambda: task.requests(tok, n)))
+    for c in cells:
+        reqs.extend(workload.load_or_build(c.key, lambda c=c: c.task.requests(tok, c.length)))
     return reqs
 
 
@@ -114,7 +118,8 @@ def run(cfg: RunConfig, log=print) -> list[Record]:
             raise EvalError(f"suite {task.name} needs at least {task.min_length(tok)} tokens: raise --lengths")
 
     t0 = time.perf_counter()
-    requests = build_workloads(tasks, tok, cfg.lengths)   # input errors surface here,
+    workers = cfg.workers or prebuild.default_workers()
+    requests = build_workloads(tasks, tok, cfg.lengths, workers)   # input errors surface here,
     workload_s = time.perf_counter() - t0                               # before anything is written
     lock = _lock(cfg.out)
     try:

@@ -34,6 +34,8 @@ class Task:
     heatmap: ClassVar[bool] = False              # depth x length heatmap in reports
     higher_is_better: ClassVar[bool] = True
     default_seed: ClassVar[int] = 0              # used when the user gave no --seed
+    # Cells may be built at the same time in separate processes (no shared downloads or files).
+    parallel_build: ClassVar[bool] = False
 
     def __init__(self, cfg: TaskConfig):
         if cfg.seed is None:
@@ -52,6 +54,11 @@ class Task:
 
     def requests(self, tok: Tokenizer, length: int) -> list[Request]:
         raise NotImplementedError
+
+    def parts(self) -> list["Task"]:
+        """Independently cached pieces whose requests, in order, are this task's requests.
+        Finer cache cells are reused across task selections and built in parallel."""
+        return [self]
 
     def score(self, request: Request, output: str) -> SampleScore:
         raise NotImplementedError

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 from evalsuite.haystacks import source_fingerprint
@@ -34,6 +35,7 @@ class RulerTask(Task):
     default_seed = DEFAULT_SEED
     metric = "string_match"
     description = "RULER (NVIDIA): 8 NIAH variants, variable tracking, cwe, fwe, SQuAD/HotpotQA QA"
+    parallel_build = True
 
     def cache_params(self) -> dict:
         cfg = self.cfg
@@ -46,6 +48,12 @@ class RulerTask(Task):
             if t in QA_DATASET:
                 params[t] = _data_fingerprint(QA_DATASET[t], cfg.data_dir)
         return params
+
+    def parts(self) -> list["RulerTask"]:
+        """One cache cell per task: each is generated independently of the others."""
+        if len(self.selected) == 1:
+            return [self]
+        return [RulerTask(replace(self.cfg, subtasks=(t,))) for t in self.selected]
 
     def requests(self, tok: Tokenizer, length: int) -> list[Request]:
         from .cwe_fwe import cwe_requests, fwe_requests

@@ -1,0 +1,116 @@
+"""Build every missing workload cache cell before a run is served, in worker processes.
+
+Generation is CPU-bound Python and numpy, so one process builds one cell (a task, or a
+part of a suite, at one length) at a time. Cells of tasks that allow it are spread over
+forked workers: they inherit the loaded tokenizer and its memoized encodings (nothing is
+pickled but a cell number), each writes its own cache entry, and the caller then
+memory-maps the entries. Longest cells go first so that the workers finish together.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from . import workload
+from .task import Task
+from .tokenization import Tokenizer
+from .types import EvalError
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cache entry: a task (or one part of a suite) at one length."""
+
+    task: Task
+    length: int
+    key: str
+
+
+def cells_for(tasks: list[Task], tok: Tokenizer, lengths) -> list[Cell]:
+    """Cells in serving order: task, length, then the task's parts."""
+    out = []
+    for task in tasks:
+        for n in lengths:
+            for part in task.parts():
+                key = workload.workload_key(part.name, part.version, part.cache_params(), tok.fingerprint, n)
+                out.append(Cell(part, n, key))
+    return out
+
+
+def default_workers() -> int:
+    """The CPUs this process may run on (at most 8: generation is memory-bound beyond that)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:          # not Linux
+        n = os.cpu_count() or 1
+    return max(1, min(n, 8))
+
+
+OnBuilt = Callable[[Cell, float], None]
+_JOB: tuple[list[Cell], Tokenizer, Path | None] | None = None    # read by forked workers
+
+
+def build_missing(cells: list[Cell], tok: Tokenizer, workers: int, root: Path | None = None,
+                  on_built: OnBuilt | None = None) -> dict[str, float]:
+    """Build the cells that are not cached yet; returns the build seconds per built key."""
+    workload.sweep_stale(root)
+    todo: dict[str, Cell] = {}
+    for c in cells:
+        if c.key not in todo and not workload.is_cached(c.key, root):
+            todo[c.key] = c
+    order = sorted(todo.values(), key=lambda c: -c.length)           # stable: longest first
+    pooled = [c for c in order if c.task.parallel_build]
+    if workers <= 1 or len(pooled) <= 1 or "fork" not in mp.get_all_start_methods():
+        pooled = []
+    done: dict[str, float] = {}
+
+    def record(cell: Cell, seconds: float) -> None:
+        done[cell.key] = seconds
+        if on_built:
+            on_built(cell, seconds)
+
+    if not pooled:
+        for c in order:
+            record(c, _build(c, tok, root))
+        return done
+    global _JOB
+    _JOB = (pooled, tok, root)
+    # Set explicitly so that forked children do not warn about it; each child then turns the
+    # tokenizer's own thread pool off (a forked thread pool deadlocks) and uses its one core.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
+    pool = ProcessPoolExecutor(min(workers, len(pooled)), mp_context=mp.get_context("fork"),
+                               initializer=_worker_init)
+    try:
+        futures = {pool.submit(_build_pooled, i): c for i, c in enumerate(pooled)}
+        for c in order:
+            if not c.task.parallel_build:     # cells that must not run in parallel: here, meanwhile
+                record(c, _build(c, tok, root))
+        for fut in as_completed(futures):
+            record(futures[fut], fut.result())
+    except BrokenProcessPool:
+        raise EvalError("a workload build worker died (out of memory?): retry with --workers 1") from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        _JOB = None
+    return done
+
+
+def _build(cell: Cell, tok: Tokenizer, root: Path | None) -> float:
+    t = time.perf_counter()
+    workload.save((root or workload.cache_root()) / cell.key, cell.task.requests(tok, cell.length))
+    return time.perf_counter() - t
+
+
+def _worker_init() -> None:
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+
+def _build_pooled(i: int) -> float:
+    cells, tok, root = _JOB
+    return _build(cells[i], tok, root)
