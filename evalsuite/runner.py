@@ -197,10 +197,19 @@ def finish(run_dir: Path, records: list[Record], log=print, report: bool = True)
 
 
 def _write_run_json(cfg: RunConfig, model: str) -> None:
+    """The latest run's settings, plus every distinct command that wrote into this directory
+    (several commands may share one --out; the report lists them all)."""
+    path = cfg.out / "run.json"
+    try:
+        commands = json.loads(path.read_text()).get("commands", [])
+    except (OSError, ValueError):
+        commands = []
+    if sys.argv[1:] not in commands:
+        commands.append(sys.argv[1:])
     info = {"model": model, "backend": cfg.backend, "lengths": list(cfg.lengths),
             "ropes": [r.label for r in cfg.ropes], "suites": [list(s) for s in cfg.suites],
-            "task_config": cfg.task_cfg.__dict__, "argv": sys.argv[1:]}
-    write_atomic(cfg.out / "run.json", json.dumps(info, indent=2, default=list))
+            "task_config": cfg.task_cfg.__dict__, "argv": sys.argv[1:], "commands": commands}
+    write_atomic(path, json.dumps(info, indent=2, default=list))
 
 
 class _NoBar:

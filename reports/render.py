@@ -119,7 +119,8 @@ def render_report(run_dirs: list[Path], out: Path) -> None:
         records.extend(recs)
         info_path = Path(d) / "run.json"
         info = json.loads(info_path.read_text()) if info_path.exists() else {}
-        runs.append({"dir": str(d), "records": len(recs), "argv": " ".join(info.get("argv", []))})
+        commands = info.get("commands") or [info.get("argv", [])]
+        runs.append({"dir": str(d), "records": len(recs), "commands": [" ".join(c) for c in commands]})
     cells = summarize(records)
     page = _env().get_template("report.html.j2").render(
         title="evalsuite report", generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -88,3 +88,21 @@ def test_import_is_light():
     code = "import sys, evalsuite, evalsuite.cli, evalsuite.runner; print(sorted(m for m in ('torch', 'vllm', 'transformers') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+@pytest.mark.slow
+def test_commands_sharing_a_run_directory_are_all_listed(tiny_model, tmp_path):
+    """Several commands may write into one --out (different suites); the report names each of them."""
+    out = tmp_path / "run"
+    first = ["run", "--suite", "passkey", "--lengths", "256", "--samples", "2", "--model", str(tiny_model),
+             "--no-progress", "--out", str(out)]
+    second = ["run", "--suite", "niah", "--lengths", "256", "--depths", "2", "--model", str(tiny_model),
+              "--no-progress", "--out", str(out)]
+    for args in (first, second, first):                   # the repeated command is listed once
+        res = evalsuite(args, tmp_path)
+        assert res.returncode == 0, res.stderr[-2000:]
+    info = json.loads((out / "run.json").read_text())
+    assert info["commands"] == [first, second] and info["argv"] == first
+    assert len(_records(out)) == 2 + 2
+    page = (out / "report.html").read_text()
+    assert "--suite passkey" in page and "--suite niah" in page
