@@ -8,7 +8,8 @@ and re-tokenizes a few prompts per cell (decode -> encode) to see that their tex
 to the same ids.
 
 Measured (2-core VM, load average 0.9-1.6 from another job, Llama-3 tokenizer, synthetic qa):
-    cold   43.4 s = 899 samples/s with 2 workers (61.9 s = 630/s with --workers 1);
+    cold   43.4 s = 899 samples/s with 2 workers (a second run, idle machine: 49.3 s = 791/s;
+           61.9 s = 630/s with --workers 1);
            before the generator and cache changes: 107.9 s of cell builds (153.5 s as then
            timed, with ~45 s of re-tokenization check inside the timed region)
     cached 0.66 s; wrong length 0 of 39,000; re-tokenized identical 387/390 (qa_2: where
