@@ -119,9 +119,13 @@ def _extract(archive: Path, name: str) -> Path:
             if not members:
                 raise EvalError(f"{archive} holds no {name}: is it the LongBench data.zip?")
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(".tmp")
-            tmp.write_bytes(z.read(members[0]))
-            os.replace(tmp, target)
+            # a name of this process's own: two runs unpacking at once must not share a file
+            tmp = target.with_name(f".{name}.{os.getpid()}.tmp")
+            try:
+                tmp.write_bytes(z.read(members[0]))
+                os.replace(tmp, target)
+            finally:
+                tmp.unlink(missing_ok=True)
     return target
 
 
