@@ -13,6 +13,7 @@ style); `benchmarks/ruler_generation.py` measures how often that holds.
 from __future__ import annotations
 
 import hashlib
+
 import numpy as np
 
 from evalsuite.tokenization import Tokenizer
