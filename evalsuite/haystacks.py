@@ -8,7 +8,7 @@ generator, grown block by block) or a local file or directory.
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
+from functools import cache
 
 import numpy as np
 
@@ -17,12 +17,22 @@ from .tokenization import Haystack, Tokenizer, read_text_source
 # RULER scripts/data/synthetic/niah.py and YaRN eval/passkey.py use this noise unit.
 NOISE = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again."
 _BLOCK_CHARS = 100_000
+_FINGERPRINT_BLOCKS = 2                  # blocks of a generated stream that its fingerprint hashes
 _CACHE: dict[tuple[str, str], Haystack] = {}
 
 
 def _demo_block(i: int) -> str:
-    from . import corpus                 # the generator is pure Python; imported on use
+    from . import corpus  # the generator is pure Python; imported on use
     return corpus.haystack_text(_BLOCK_CHARS, seed=10_000 + i).strip()
+
+
+@cache
+def _generated_fingerprint(source: str) -> str:
+    """Hash of the first blocks of a generated stream, joined as _GrowingHaystack joins them
+    (seed derivation and joining included); ~10 ms a demo block, once per process."""
+    block = _demo_block if source == "demo" else _repeat_noise
+    text = " ".join(block(i) for i in range(_FINGERPRINT_BLOCKS))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _repeat_noise(i: int) -> str:
@@ -54,15 +64,15 @@ class _GrowingHaystack(Haystack):
 
 
 def source_fingerprint(source: str | None) -> str:
-    """Changes whenever the text behind a haystack source changes (keys the workload cache)."""
-    if source in (None, "demo"):
-        from . import corpus
-        data = Path(corpus.__file__).read_bytes()
-    elif source == "noise":
-        data = NOISE.encode()
-    else:
-        data = read_text_source(source).encode()
-    return hashlib.sha256(data).hexdigest()[:16]
+    """Changes whenever the text behind a haystack source changes (keys the workload cache).
+
+    The generated sources (demo, noise) are fingerprinted by their text, not by the code that
+    writes it: an edit that leaves the text alone keeps every cached workload valid, and any
+    change to the generator's output invalidates them.
+    """
+    if source in (None, "demo", "noise"):
+        return _generated_fingerprint(source or "demo")
+    return hashlib.sha256(read_text_source(source).encode()).hexdigest()[:16]
 
 
 def depth_grid(n: int) -> list[float]:
