@@ -15,19 +15,20 @@ ALL = ["none", "pi:factor=4", "ntk:factor=4", "dynamic:factor=4", "yarn:factor=4
 @pytest.mark.parametrize("spec", ALL)
 def test_overrides_are_complete(spec):
     rope = RopeSpec.parse(spec)
-    for overrides in (rope.to_hf(BASE, 2048), rope.to_vllm(BASE, 2048, rope.engine_key(BASE, 2048))):
+    for overrides in (rope.to_hf(BASE, 2048), rope.to_vllm(BASE, 2048, 2048)[0]):
         params = overrides["rope_parameters"]
         assert "rope_type" in params and "type" not in params        # pitfall 1: key name
         assert params["rope_theta"] > 0                               # pitfall 1: theta always sent
         assert overrides["max_position_embeddings"] >= 512
-    assert rope.to_vllm(BASE, 2048)["rope_parameters"]["rope_type"] != "dynamic"   # pitfall 4
+    assert rope.to_vllm(BASE, 2048)[0]["rope_parameters"]["rope_type"] != "dynamic"   # pitfall 4
 
 
 def test_scaled_methods_raise_max_positions_to_capacity():       # pitfall 3
     for spec in ("yarn:factor=4", "llama3:factor=4", "pi:factor=4"):
         rope = RopeSpec.parse(spec)
         assert rope.capacity(BASE) == 2048
-        assert rope.to_vllm(BASE, 2048)["max_position_embeddings"] == 2048
+        assert rope.to_vllm(BASE, 2048) == (rope.to_vllm(BASE, 2048)[0], 2048)
+        assert rope.to_vllm(BASE, 2048)[0]["max_position_embeddings"] == 2048
         assert rope.to_hf(BASE, 1024)["max_position_embeddings"] == 2048   # HF ratio == factor
 
 
@@ -41,9 +42,11 @@ def test_dynamic_is_emulated_per_length_in_vllm():
     rope = RopeSpec.parse("dynamic:factor=4")
     assert rope.to_hf(BASE, 2048)["rope_parameters"]["rope_type"] == "dynamic"
     assert rope.to_hf(BASE, 2048)["max_position_embeddings"] == 512     # HF reads it as the original
-    assert rope.engine_key(BASE, 256) == rope.engine_key(BASE, 512) == "main"
-    key = rope.engine_key(BASE, 1024)
-    theta = rope.to_vllm(BASE, 1024, key)["rope_parameters"]["rope_theta"]
+    assert rope.to_vllm(BASE, 2048, 256) == rope.to_vllm(BASE, 2048, 512)      # one engine up to the original
+    assert rope.to_vllm(BASE, 2048, 512)[0]["rope_parameters"]["rope_theta"] == 10000
+    overrides, max_model_len = rope.to_vllm(BASE, 2048, 1024)
+    assert max_model_len == 1024 and rope.to_vllm(BASE, 2048, 256)[1] == 2048
+    theta = overrides["rope_parameters"]["rope_theta"]
     assert math.isclose(theta, dynamic_theta(10000, 64, 4, 512, 1024))
     assert math.isclose(theta, 10000 * (4 * 2 - 3) ** (64 / 62))
 
@@ -51,11 +54,12 @@ def test_dynamic_is_emulated_per_length_in_vllm():
 def test_longrope_mscale_matches_hf_attention_factor():             # pitfall 5 and the mscale note
     rope = RopeSpec.parse("longrope:factor=4,long=[" + ",".join(["2.0"] * 32) + "]")
     hf = rope.to_hf(BASE, 2048)["rope_parameters"]
-    vl = rope.to_vllm(BASE, 2048)["rope_parameters"]
+    vl = rope.to_vllm(BASE, 2048)[0]["rope_parameters"]
     assert vl["long_mscale"] == vl["short_mscale"] == hf["attention_factor"]
     assert math.isclose(hf["attention_factor"], math.sqrt(1 + math.log(4) / math.log(512)))
     assert "attention_factor" not in vl and "factor" not in vl
-    assert rope.engine_key(BASE, 512) == "short" and rope.engine_key(BASE, 1024) == "main"
+    short, long = rope.to_vllm(BASE, 2048, 512), rope.to_vllm(BASE, 2048, 1024)
+    assert short[0] == long[0] and short[1] == 512 and long[1] == 2048     # short factors: own engine
 
 
 def test_longrope_from_checkpoint_config(tmp_path):

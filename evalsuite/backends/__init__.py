@@ -1,46 +1,93 @@
-"""Model backends behind one interface (found through entry point group evalsuite.backends)."""
+"""Model backends behind one abstract interface (found through entry point group evalsuite.backends).
+
+`Backend` is an abstract base class so that a plugin missing a method fails when it
+is instantiated, not halfway through a run. `engine_version` and `resolve_dtype` are
+classmethods: the runner builds a run identity from them before loading anything.
+"""
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
-from typing import ClassVar, Sequence
+from typing import ClassVar
 
 from ..rope import BaseRope, RopeSpec
 from ..tokenization import Tokenizer
-from ..types import Generation, LogprobResult, Request
+from ..types import EvalError, Generation, LogprobResult, Request
 
 
-class Backend:
-    """One loaded engine per (model, RoPE setting); every suite and length goes through it."""
+class Backend(ABC):
+    """One backend per (model, RoPE setting); every suite and length goes through it."""
 
     name: ClassVar[str]
     default_batch_size: ClassVar[int] = 8
 
     def __init__(self, model: str, rope: RopeSpec, base: BaseRope, max_length: int,
-                 tok: Tokenizer, dtype: str = "auto"):
+                 tok: Tokenizer, dtype: str = "auto", *, revision: str | None = None) -> None:
         self.model, self.rope, self.base = model, rope, base
-        self.max_length, self.tok, self.dtype = max_length, tok, dtype
-        self.load_seconds = 0.0          # time spent loading engines after __init__ (lazy backends)
-        self.stop_ids = stop_token_ids(model, tok)
+        self.max_length, self.tok, self.dtype, self.revision = max_length, tok, dtype, revision
+        self.load_seconds = 0.0          # engine load time spent after __init__ (lazy backends)
+        self.engine_loads: list[tuple[str, float]] = []   # (engine description, seconds), every load
+        self.stop_ids = stop_token_ids(model, tok, revision)
 
-    def fingerprint(self) -> str:
-        """model, rope, dtype and engine version: what a score depends on besides the prompt."""
-        return f"{self.name}|{self.model}|{self.rope.label}|{self.dtype}|{self.engine_version()}"
+    @classmethod
+    @abstractmethod
+    def engine_version(cls) -> str:
+        """e.g. "vllm-0.32.0": the engine package and version, read without importing it."""
 
-    def engine_version(self) -> str:
-        raise NotImplementedError
+    @classmethod
+    @abstractmethod
+    def resolve_dtype(cls, dtype: str) -> str:
+        """The concrete dtype that `dtype` ("auto" included) means on this machine."""
 
+    @abstractmethod
     def generate(self, reqs: Sequence[Request]) -> list[Generation]:
-        raise NotImplementedError
+        """Greedy generations; `seconds` excludes engine loading."""
 
+    @abstractmethod
     def logprobs(self, reqs: Sequence[Request]) -> list[LogprobResult]:
-        raise NotImplementedError
+        """Per-token log-probs of prompt positions [score_start, len); `seconds` excludes engine loading."""
 
+    @abstractmethod
     def close(self) -> None:
         """Free the engine before the next RoPE setting loads its own."""
 
+    def _record_load(self, what: str, seconds: float, *, in_init: bool = False) -> None:
+        self.engine_loads.append((what, seconds))
+        if not in_init:
+            self.load_seconds += seconds
 
-def stop_token_ids(model: str, tok: Tokenizer) -> list[int]:
+
+def package_version(*distributions: str) -> str:
+    """`name-version` of the first installed distribution, read from metadata (no import)."""
+    for dist in distributions:
+        try:
+            return f"{dist}-{metadata.version(dist)}"
+        except metadata.PackageNotFoundError:
+            continue
+    raise EvalError(f"{' or '.join(distributions)} is not installed")
+
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def check_dtype(dtype: str) -> str:
+    if dtype not in DTYPES:
+        raise EvalError(f"unknown dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
+    return dtype
+
+
+def cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def stop_token_ids(model: str, tok: Tokenizer, revision: str | None = None) -> list[int]:
     """Token ids that end a generation: the tokenizer's EOS plus every eos_token_id of the model's
     generation_config.json (a list for Llama-3 instruct: 128001 and 128009 <|eot_id|>; stopping on
     the tokenizer's EOS alone lets such a model run on past its turn)."""
@@ -50,9 +97,9 @@ def stop_token_ids(model: str, tok: Tokenizer) -> list[int]:
         if path.is_file():
             extra = json.loads(path.read_text(encoding="utf-8")).get("eos_token_id")
         else:
-            from transformers import GenerationConfig   # hub id: the cached or fetched file, if any
-            extra = GenerationConfig.from_pretrained(model).eos_token_id
-    except Exception:     # no generation config (or an unreadable one): the tokenizer's EOS alone
+            from transformers import GenerationConfig  # hub id: the cached or fetched file, if any
+            extra = GenerationConfig.from_pretrained(model, revision=revision or "main").eos_token_id
+    except (OSError, ValueError, AttributeError):    # none (or an unreadable one): the tokenizer's EOS alone
         extra = None
     for t in (extra if isinstance(extra, list) else [extra]):
         if isinstance(t, int) and t not in ids:

