@@ -1,10 +1,10 @@
 """Build every missing workload cache cell before a run is served, in worker processes.
 
-Generation is CPU-bound Python and numpy, so one process builds one cell (a task, or a
-part of a suite, at one length) at a time. Cells of tasks that allow it are spread over
+Generation is CPU-bound Python and numpy, so one process builds one part (a suite, or a
+part of a suite, at one length) at a time. Parts of suites that allow it are spread over
 forked workers: they inherit the loaded tokenizer and its memoized encodings (nothing is
-pickled but a cell number), each writes its own cache entry, and the caller then
-memory-maps the entries. Longest cells go first so that the workers finish together.
+pickled but a part number), each writes its own cache entry, and the caller then
+memory-maps the entries. Longest parts go first so that the workers finish together.
 """
 from __future__ import annotations
 
@@ -15,31 +15,31 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from . import workload
-from .task import Task
+from .suite import Suite
 from .tokenization import Tokenizer
 from .types import EvalError
 
 
 @dataclass(frozen=True)
-class Cell:
-    """One cache entry: a task (or one part of a suite) at one length."""
+class WorkloadPart:
+    """One workload cache entry: a suite (or one part of it) at one length."""
 
-    task: Task
+    suite: Suite
     length: int
     key: str
 
 
-def cells_for(tasks: list[Task], tok: Tokenizer, lengths) -> list[Cell]:
-    """Cells in serving order: task, length, then the task's parts."""
+def parts_for(suites: list[Suite], tok: Tokenizer, lengths: Sequence[int]) -> list[WorkloadPart]:
+    """Cache entries in serving order: suite, length, then the suite's parts."""
     out = []
-    for task in tasks:
+    for suite in suites:
         for n in lengths:
-            for part in task.parts():
+            for part in suite.parts():
                 key = workload.workload_key(part.name, part.version, part.cache_params(), tok.fingerprint, n)
-                out.append(Cell(part, n, key))
+                out.append(WorkloadPart(part, n, key))
     return out
 
 
@@ -52,25 +52,25 @@ def default_workers() -> int:
     return max(1, min(n, 8))
 
 
-OnBuilt = Callable[[Cell, float], None]
-_JOB: tuple[list[Cell], Tokenizer, Path | None] | None = None    # read by forked workers
+OnBuilt = Callable[[WorkloadPart, float], None]
+_JOB: tuple[list[WorkloadPart], Tokenizer, Path | None] | None = None    # read by forked workers
 
 
-def build_missing(cells: list[Cell], tok: Tokenizer, workers: int, root: Path | None = None,
+def build_missing(parts: list[WorkloadPart], tok: Tokenizer, workers: int, root: Path | None = None,
                   on_built: OnBuilt | None = None) -> dict[str, float]:
-    """Build the cells that are not cached yet; returns the build seconds per built key."""
+    """Build the parts that are not cached yet; returns the build seconds per built key."""
     workload.sweep_stale(root)
-    todo: dict[str, Cell] = {}
-    for c in cells:
+    todo: dict[str, WorkloadPart] = {}
+    for c in parts:
         if c.key not in todo and not workload.is_cached(c.key, root):
             todo[c.key] = c
     order = sorted(todo.values(), key=lambda c: -c.length)           # stable: longest first
-    pooled = [c for c in order if c.task.parallel_build]
+    pooled = [c for c in order if c.suite.parallel_build]
     if workers <= 1 or len(pooled) <= 1 or "fork" not in mp.get_all_start_methods():
         pooled = []
     done: dict[str, float] = {}
 
-    def record(cell: Cell, seconds: float) -> None:
+    def record(cell: WorkloadPart, seconds: float) -> None:
         done[cell.key] = seconds
         if on_built:
             on_built(cell, seconds)
@@ -89,7 +89,7 @@ def build_missing(cells: list[Cell], tok: Tokenizer, workers: int, root: Path | 
     try:
         futures = {pool.submit(_build_pooled, i): c for i, c in enumerate(pooled)}
         for c in order:
-            if not c.task.parallel_build:     # cells that must not run in parallel: here, meanwhile
+            if not c.suite.parallel_build:     # parts that must not run in parallel: here, meanwhile
                 record(c, _build(c, tok, root))
         for fut in as_completed(futures):
             record(futures[fut], fut.result())
@@ -101,9 +101,9 @@ def build_missing(cells: list[Cell], tok: Tokenizer, workers: int, root: Path | 
     return done
 
 
-def _build(cell: Cell, tok: Tokenizer, root: Path | None) -> float:
+def _build(cell: WorkloadPart, tok: Tokenizer, root: Path | None) -> float:
     t = time.perf_counter()
-    workload.save((root or workload.cache_root()) / cell.key, cell.task.requests(tok, cell.length))
+    workload.save((root or workload.cache_root()) / cell.key, cell.suite.requests(tok, cell.length))
     return time.perf_counter() - t
 
 
@@ -112,5 +112,6 @@ def _worker_init() -> None:
 
 
 def _build_pooled(i: int) -> float:
-    cells, tok, root = _JOB
-    return _build(cells[i], tok, root)
+    assert _JOB is not None
+    parts, tok, root = _JOB
+    return _build(parts[i], tok, root)

@@ -1,7 +1,8 @@
 """Run = spec -> cached workloads -> one engine per RoPE setting -> scores -> store.
 
 Everything that can be wrong with the input is checked before an engine loads.
-Records are appended per batch; a rerun skips every stored sample.
+Records are appended per batch; a rerun skips every stored sample of the same run
+identity (evalsuite.identity), so changing anything a score depends on re-runs.
 """
 from __future__ import annotations
 
@@ -12,45 +13,42 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import IO, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from . import prebuild, workload
+from .identity import RunIdentity, model_revision, record_key
 from .model import load_model_config, resolve_model
 from .rope import BaseRope, RopeSpec
 from .store import ResultStore, write_atomic
+from .suite import Suite, backend_class
 from .summary import format_table, summarize, write_summary_csv
-from .task import Task, TaskConfig, backend_class, task_classes
 from .tokenization import Tokenizer
-from .types import EvalError, Record, Request
+from .types import EvalError, Generation, Record, Request, Result
+
+Log = Callable[[str], None]
+TIMINGS = "timings.jsonl"
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    suites: tuple[tuple[str, tuple[str, ...]], ...]
+    suites: tuple[Suite, ...]
     lengths: tuple[int, ...]
     ropes: tuple[RopeSpec, ...]
-    out: Path
+    out: Path | None = None           # None: derived from the run identities (default_out)
     model: str | None = None
+    revision: str | None = None
+    label: str | None = None          # the user's name for the model in reports
     backend: str = "hf"
-    task_cfg: TaskConfig = field(default_factory=TaskConfig)
+    template: str = "base"
     batch_size: int | None = None
     workers: int | None = None        # processes building missing workloads; None: the usable CPUs
     dtype: str = "auto"
     force: bool = False
     progress: bool = True
     report: bool = True
-
-
-@dataclass
-class Timings:
-    workload_s: float = 0.0
-    engine_load_s: dict[str, float] = field(default_factory=dict)
-    per_sample_s: dict[str, float] = field(default_factory=dict)
-
-
-def record_key(req: Request, model: str, backend: str, rope: str) -> str:
-    return hashlib.sha256(f"{req.key}|{model}|{backend}|{rope}".encode()).hexdigest()[:24]
+    options: dict[str, Any] = field(default_factory=dict)   # suite flags as given (for the --out name)
 
 
 def check_lengths(cfg: RunConfig, base: BaseRope) -> None:
@@ -63,15 +61,16 @@ def check_lengths(cfg: RunConfig, base: BaseRope) -> None:
                             "lower --lengths, raise the factor, or pass --force to run it anyway")
 
 
-def build_workloads(tasks: list[Task], tok: Tokenizer, lengths: tuple[int, ...], workers: int = 1,
+def build_workloads(suites: Sequence[Suite], tok: Tokenizer, lengths: Sequence[int], workers: int = 1,
                     on_built: prebuild.OnBuilt | None = None) -> list[Request]:
-    """Every request of every task and length: missing cache cells are built first (in
-    `workers` processes where the task allows it), then all cells are memory-mapped."""
-    cells = prebuild.cells_for(tasks, tok, lengths)
-    prebuild.build_missing(cells, tok, workers, on_built=on_built)
+    """Every request of every suite and length: missing cache parts are built first (in
+    `workers` processes where the suite allows it), then all parts are memory-mapped."""
+    parts = prebuild.parts_for(list(suites), tok, lengths)
+    prebuild.build_missing(parts, tok, workers, on_built=on_built)
     reqs: list[Request] = []
-    for c in cells:
-        reqs.extend(workload.load_or_build(c.key, lambda c=c: c.task.requests(tok, c.length)))
+    for p in parts:
+        reqs.extend(workload.load_or_build(p.key, lambda p=p: p.suite.requests(tok, p.length),
+                                           payload_type=p.suite.payload_type))
     return reqs
 
 
@@ -82,7 +81,7 @@ def prefix_order(reqs: list[Request]) -> list[Request]:
                                        np.asarray(r.prompt_ids[:2048], dtype=">u4").tobytes()))
 
 
-def batches(reqs: list[Request], size: int):
+def batches(reqs: list[Request], size: int) -> Iterator[list[Request]]:
     batch: list[Request] = []
     for r in reqs:
         if batch and (len(batch) >= size or len(r.prompt_ids) != len(batch[0].prompt_ids) or r.kind != batch[0].kind):
@@ -93,99 +92,121 @@ def batches(reqs: list[Request], size: int):
         yield batch
 
 
-def _lock(run_dir: Path):
-    run_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(run_dir / ".lock", "w")
+def identities(cfg: RunConfig, model: str, backend_cls: Any) -> list[RunIdentity]:
+    """One identity per RoPE setting: everything besides the prompt that a score depends on."""
+    revision = model_revision(model, cfg.revision)
+    engine, dtype = backend_cls.engine_version(), backend_cls.resolve_dtype(cfg.dtype)
+    return [RunIdentity(model, revision, cfg.backend, engine, dtype, cfg.template, rope.label, (), cfg.label)
+            for rope in cfg.ropes]
+
+
+def default_out(cfg: RunConfig, idents: list[RunIdentity]) -> Path:
+    """Deterministic from what was asked, so rerunning the same command resumes the same run."""
+    what = json.dumps([[i.key for i in idents], [(s.name, list(s.selected)) for s in cfg.suites],
+                       list(cfg.lengths), [s.cfg.samples for s in cfg.suites][:1],
+                       [s.cfg.seed for s in cfg.suites][:1], sorted(cfg.options.items())], default=str)
+    model_name = cfg.label or (Path(cfg.model).name if cfg.model else "demo")
+    suite_name = "+".join(s.name for s in cfg.suites)
+    digest = hashlib.sha256(what.encode()).hexdigest()[:8]
+    return Path("runs") / f"{model_name}-{cfg.backend}-{suite_name}-{digest}"
+
+
+def _lock(run_dir: Path) -> IO[str]:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(run_dir / ".lock", "w")
+    except OSError as e:
+        raise EvalError(f"cannot write to --out {run_dir}: {e.strerror}") from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        raise EvalError(f"another evalsuite run is writing to {run_dir}: wait for it or use another --out") from None
+        handle.close()
+        raise EvalError(f"another evalsuite run is writing to {run_dir}: one --out takes one writer at a "
+                        "time; wait for it or use another --out") from None
     return handle
 
 
-def run(cfg: RunConfig, log=print) -> list[Record]:
+def run(cfg: RunConfig, log: Log = print) -> list[Record]:
     model = resolve_model(cfg.model)
     base = BaseRope.from_config(load_model_config(model))
     if not cfg.lengths:
         cfg = replace(cfg, lengths=(base.original,))
-    classes = task_classes()
-    tasks = [classes[name](TaskConfig(**{**cfg.task_cfg.__dict__, "subtasks": sub})) for name, sub in cfg.suites]
     backend_cls = backend_class(cfg.backend)
     check_lengths(cfg, base)
     tok = Tokenizer.load(model)
-    for task in tasks:
-        if task.min_length(tok) > min(cfg.lengths):
-            raise EvalError(f"suite {task.name} needs at least {task.min_length(tok)} tokens: raise --lengths")
-
+    for suite in cfg.suites:
+        if suite.min_length(tok) > min(cfg.lengths):
+            raise EvalError(f"suite {suite.name} needs at least {suite.min_length(tok)} tokens: raise --lengths")
+    idents = identities(cfg, model, backend_cls)
+    if cfg.out is None:
+        cfg = replace(cfg, out=default_out(cfg, idents))
+    assert cfg.out is not None
     t0 = time.perf_counter()
     workers = cfg.workers or prebuild.default_workers()
-    requests = build_workloads(tasks, tok, cfg.lengths, workers)   # input errors surface here,
+    requests = build_workloads(cfg.suites, tok, cfg.lengths, workers)   # input errors surface here,
     workload_s = time.perf_counter() - t0                               # before anything is written
     lock = _lock(cfg.out)
     try:
-        return _run_locked(cfg, model, base, tok, tasks, backend_cls, requests, workload_s, log)
+        return _run_locked(cfg, cfg.out, model, base, tok, backend_cls, idents, requests, workload_s, log)
     finally:
         lock.close()
 
 
-def _run_locked(cfg, model, base, tok, tasks, backend_cls, requests, workload_s, log) -> list[Record]:
-    timings = Timings(workload_s=workload_s)
-    by_suite = {t.name: t for t in tasks}
-    store = ResultStore(cfg.out)
+def _run_locked(cfg: RunConfig, out: Path, model: str, base: BaseRope, tok: Tokenizer, backend_cls: Any,
+                idents: list[RunIdentity], requests: list[Request], workload_s: float, log: Log) -> list[Record]:
+    by_suite = {s.name: s for s in cfg.suites}
+    store = ResultStore(out)
     done = store.completed()
-    _write_run_json(cfg, model)
-    log(f"workloads: {len(requests)} samples in {timings.workload_s:.2f}s; store {cfg.out} holds {len(done)} records")
-
-    for rope in cfg.ropes:
-        pending = [r for r in requests if record_key(r, model, cfg.backend, rope.label) not in done]
+    _write_run_json(cfg, out, idents)
+    log(f"workloads: {len(requests)} samples in {workload_s:.2f}s; store {out} holds {len(done)} records")
+    timings = []
+    for rope, ident in zip(cfg.ropes, idents):
+        pending = [r for r in requests if record_key(r.key, ident.key) not in done]
         if not pending:
             log(f"[{rope.label}] all {len(requests)} samples already stored")
             continue
         t_load = time.perf_counter()
-        backend = backend_cls(model, rope, base, max(cfg.lengths), tok, cfg.dtype)
+        backend = backend_cls(model, rope, base, max(cfg.lengths), tok, cfg.dtype, revision=cfg.revision)
         init_s = time.perf_counter() - t_load
         log(f"[{rope.label}] {cfg.backend} backend ready in {init_s:.1f}s; {len(pending)} samples to run")
         size = cfg.batch_size or backend_cls.default_batch_size
         t_run = time.perf_counter()
-        bar = _progress(len(pending), f"{rope.label}", cfg.progress)
+        from tqdm import tqdm
+        bar = tqdm(total=len(pending), desc=rope.label, unit="sample", file=sys.stderr, dynamic_ncols=True,
+                   disable=not cfg.progress)
         try:
             for batch in batches(prefix_order(pending), size):
-                store.append(_run_batch(batch, backend, by_suite, model, cfg.backend, rope.label))
+                results = backend.generate(batch) if batch[0].kind == "generate" else backend.logprobs(batch)
+                store.append([_record(req, res, by_suite[req.suite], ident) for req, res in zip(batch, results)])
                 bar.update(len(batch))
         finally:
             bar.close()
             backend.close()
-        # engines that load lazily (vLLM) report their own load time
-        timings.engine_load_s[rope.label] = init_s + backend.load_seconds
-        timings.per_sample_s[rope.label] = (time.perf_counter() - t_run - backend.load_seconds) / len(pending)
-
+        # engines that load lazily (vLLM) report their own load time, apart from the samples'
+        load_s = init_s + backend.load_seconds
+        per_sample = (time.perf_counter() - t_run - backend.load_seconds) / len(pending)
+        timings.append((rope.label, load_s, per_sample))
+        _append_timing(out, ident, init_s, backend.engine_loads, len(pending), per_sample)
     records = store.records()
-    finish(cfg.out, records, log, report=cfg.report)
-    for label, secs in timings.per_sample_s.items():
-        log(f"timing [{label}]: engine load {timings.engine_load_s[label]:.1f}s, {secs:.3f}s per sample")
+    finish(out, records, log, report=cfg.report)
+    for label, load_s, per_sample in timings:
+        log(f"timing [{label}]: engine load {load_s:.1f}s, {per_sample:.3f}s per sample")
     return records
 
 
-def _run_batch(batch, backend, by_suite, model, backend_name, rope_label) -> list[Record]:
-    kind = batch[0].kind
-    results = backend.generate(batch) if kind == "generate" else backend.logprobs(batch)
-    records = []
-    for req, res in zip(batch, results):
-        task = by_suite[req.suite]
-        if kind == "generate":
-            scored, output = task.score(req, res.text), res.text
-        else:
-            scored, output = task.score_logprobs(req, res), ""
-        records.append(Record(
-            key=record_key(req, model, backend_name, rope_label), model=model, backend=backend_name,
-            rope=rope_label, suite=req.suite, task=req.task, length=req.length, index=req.index,
-            depth=req.depth, seed=req.seed, prompt_tokens=len(req.prompt_ids), output=output,
-            score=scored.score, seconds=round(res.seconds, 6), references=req.references,
-            extras=scored.extras))
-    return records
+def _record(req: Request, res: Result, suite: Suite, ident: RunIdentity) -> Record:
+    scored = suite.score(req, res)
+    return Record(
+        key=record_key(req.key, ident.key), setting=ident.key, model=ident.model, revision=ident.revision,
+        label=ident.label, backend=ident.backend, engine=ident.engine, dtype=ident.dtype, template=ident.template,
+        rope=ident.rope, suite=req.suite, task=req.task, length=req.length, index=req.index, depth=req.depth,
+        seed=req.seed, prompt_tokens=len(req.prompt_ids), output=res.text if isinstance(res, Generation) else "",
+        score=scored.score, seconds=round(res.seconds, 6), references=req.references, extras=scored.extras,
+        payload=req.payload.to_json() if req.payload is not None else None,
+        detail=scored.detail.to_json() if scored.detail is not None else None)
 
 
-def finish(run_dir: Path, records: list[Record], log=print, report: bool = True) -> None:
+def finish(run_dir: Path, records: list[Record], log: Log = print, report: bool = True) -> None:
     """Write summary.csv and report.html for a run directory and print the table."""
     cells = summarize(records)
     write_summary_csv(cells, run_dir / "summary.csv")
@@ -196,29 +217,29 @@ def finish(run_dir: Path, records: list[Record], log=print, report: bool = True)
     log(f"wrote {run_dir / 'summary.csv'}" + (f" and {run_dir / 'report.html'}" if report else ""))
 
 
-def _write_run_json(cfg: RunConfig, model: str) -> None:
+def _append_timing(out: Path, ident: RunIdentity, init_s: float, engine_loads: list[tuple[str, float]],
+                   samples: int, per_sample: float) -> None:
+    """Engine load time, apart from per-sample time (vLLM loads its engines lazily)."""
+    row = {"setting": ident.key, "rope": ident.rope, "backend_init_s": round(init_s, 3),
+           "engine_loads": [[what, round(s, 3)] for what, s in engine_loads], "samples": samples,
+           "seconds_per_sample": round(per_sample, 6)}
+    with open(out / TIMINGS, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def _write_run_json(cfg: RunConfig, out: Path, idents: list[RunIdentity]) -> None:
     """The latest run's settings, plus every distinct command that wrote into this directory
-    (several commands may share one --out; the report lists them all)."""
-    path = cfg.out / "run.json"
+    (several commands may share one --out, one after another; the report lists them all)."""
+    path = out / "run.json"
     try:
-        commands = json.loads(path.read_text()).get("commands", [])
+        previous = json.loads(path.read_text())
+        commands = previous.get("commands", []) if isinstance(previous, dict) else []
     except (OSError, ValueError):
         commands = []
     if sys.argv[1:] not in commands:
         commands.append(sys.argv[1:])
-    info = {"model": model, "backend": cfg.backend, "lengths": list(cfg.lengths),
-            "ropes": [r.label for r in cfg.ropes], "suites": [list(s) for s in cfg.suites],
-            "task_config": cfg.task_cfg.__dict__, "argv": sys.argv[1:], "commands": commands}
+    info = {"identities": [i.to_json() for i in idents], "lengths": list(cfg.lengths),
+            "suites": [{"name": s.name, "tasks": list(s.selected), "config": s.cfg.__dict__,
+                        "options": s.opts.__dict__} for s in cfg.suites],
+            "argv": sys.argv[1:], "commands": commands}
     write_atomic(path, json.dumps(info, indent=2, default=list))
-
-
-class _NoBar:
-    def update(self, n): pass
-    def close(self): pass
-
-
-def _progress(total: int, desc: str, enabled: bool):
-    if not enabled:
-        return _NoBar()
-    from tqdm import tqdm
-    return tqdm(total=total, desc=desc, unit="sample", file=sys.stderr, dynamic_ncols=True)

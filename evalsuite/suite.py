@@ -1,43 +1,79 @@
-"""The task plugin interface and the entry-point registries for tasks and backends."""
+"""The suite plugin interface and the entry-point registries for suites and backends.
+
+A suite (passkey, niah, ruler, ...) is one module plus one entry point line in group
+"evalsuite.suites". It declares everything the core must not know: its typed options and
+how they appear on the command line (`Options`, see evalsuite.options), its typed request
+payload and score detail, how its cells aggregate, its report blocks and any subcommand.
+A record's `task` is a task of a suite (RULER's "vt"), never a suite.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import inspect
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, is_dataclass, replace
+from functools import cache
 from importlib.metadata import entry_points
-from typing import ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 
 from .tokenization import Tokenizer
-from .types import EvalError, LogprobResult, Record, Request, SampleScore
+from .types import EvalError, Payload, Record, Request, Result, SampleScore
+
+if TYPE_CHECKING:
+    import argparse
+
+    from .reports.blocks import Block
+    from .summary import ScoreCell
+
+SUITE_GROUP = "evalsuite.suites"
+BACKEND_GROUP = "evalsuite.backends"
 
 
 @dataclass(frozen=True)
-class TaskConfig:
-    """Everything a task may read from the command line, named and typed."""
+class SuiteConfig:
+    """What every suite takes: sample count, seed, prompt template and task selection."""
 
-    samples: int | None = None        # None: the task's own default
-    seed: int | None = None           # None: the task's own default_seed
+    samples: int | None = None        # None: the suite's own default
+    seed: int | None = None           # None: the suite's own default_seed
     template: str = "base"            # base | chat
-    haystack: str | None = None       # text file or directory; None: the demo corpus
-    data_dir: str | None = None       # local copies of data sets
-    depths: int = 10                  # NIAH depth grid size
-    stride: int = 256                 # sliding-window perplexity stride
-    subtasks: tuple[str, ...] = ()    # e.g. ruler:niah_single_1,vt
+    subtasks: tuple[str, ...] = ()    # e.g. ruler:niah_single_1,vt; empty: all
 
 
-class Task:
-    """One suite. Subclasses set the class attributes and implement the methods."""
+@dataclass(frozen=True)
+class NoOptions:
+    """Options of a suite that has none of its own."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand a suite adds to the CLI (`evalsuite <name> ...`)."""
+
+    name: str
+    help: str
+    add_arguments: Callable[["argparse.ArgumentParser"], None]
+    run: Callable[["argparse.Namespace"], int]
+
+
+class Suite(ABC):
+    """One suite. Subclasses set the class attributes and implement the abstract methods."""
 
     name: ClassVar[str]
     version: ClassVar[int]
     subtasks: ClassVar[tuple[str, ...]]          # all task names of the suite
     description: ClassVar[str] = ""
     metric: ClassVar[str] = "accuracy"
-    heatmap: ClassVar[bool] = False              # depth x length heatmap in reports
     higher_is_better: ClassVar[bool] = True
+    score_range: ClassVar[tuple[float, float] | None] = (0.0, 100.0)   # None: unbounded (perplexity)
+    log_scale: ClassVar[bool] = False            # charts on a log axis
+    heatmap: ClassVar[bool] = False              # depth x length heatmap in reports
+    default_samples: ClassVar[int | None] = None
     default_seed: ClassVar[int] = 0              # used when the user gave no --seed
     # Cells may be built at the same time in separate processes (no shared downloads or files).
     parallel_build: ClassVar[bool] = False
+    Options: ClassVar[type] = NoOptions          # a frozen dataclass of evalsuite.options fields
+    payload_type: ClassVar[type[Payload] | None] = None   # typed request payload, if the suite has one
+    commands: ClassVar[tuple[Command, ...]] = ()
 
-    def __init__(self, cfg: TaskConfig):
+    def __init__(self, cfg: SuiteConfig, opts: Any = None):
         if cfg.seed is None:
             cfg = replace(cfg, seed=self.default_seed)
         unknown = [t for t in cfg.subtasks if t not in self.subtasks]
@@ -45,26 +81,37 @@ class Task:
             raise EvalError(f"suite {self.name!r} has no task {unknown[0]!r}; "
                             f"it has: {', '.join(self.subtasks)}")
         self.cfg = cfg
+        self.opts = opts if opts is not None else self.Options()
         self.selected = cfg.subtasks or self.subtasks
 
-    def cache_params(self) -> dict:
+    @property
+    def seed(self) -> int:
+        assert self.cfg.seed is not None            # set in __init__
+        return self.cfg.seed
+
+    @property
+    def samples(self) -> int | None:
+        return self.cfg.samples or self.default_samples
+
+    def cache_params(self) -> dict[str, Any]:
         """What, besides tokenizer and length, determines the generated workload."""
-        from .haystacks import source_fingerprint
-        return {"cfg": self.cfg.__dict__, "haystack": source_fingerprint(self.cfg.haystack)}
+        return {"cfg": asdict(self.cfg), "options": asdict(self.opts)}
 
+    @abstractmethod
     def requests(self, tok: Tokenizer, length: int) -> list[Request]:
-        raise NotImplementedError
+        """Token-exact, seeded requests of the selected tasks at one context length."""
 
-    def parts(self) -> list["Task"]:
-        """Independently cached pieces whose requests, in order, are this task's requests.
+    @abstractmethod
+    def score(self, request: Request, result: Result) -> SampleScore:
+        """Score one sample (a Generation for generate requests, a LogprobResult for logprobs)."""
+
+    def parts(self) -> list["Suite"]:
+        """Independently cached pieces whose requests, in order, are this suite's requests.
         Finer cache cells are reused across task selections and built in parallel."""
         return [self]
 
-    def score(self, request: Request, output: str) -> SampleScore:
-        raise NotImplementedError
-
-    def score_logprobs(self, request: Request, result: LogprobResult) -> SampleScore:
-        raise NotImplementedError(f"suite {self.name} does not score log-probs")
+    def min_length(self, tok: Tokenizer) -> int:
+        return 1
 
     @classmethod
     def aggregate_records(cls, records: Sequence[Record]) -> float:
@@ -72,35 +119,51 @@ class Task:
         return 100.0 * sum(r.score for r in records) / len(records) if records else float("nan")
 
     @classmethod
-    def derived_cells(cls, cells: list) -> list:
+    def derived_cells(cls, cells: list["ScoreCell"]) -> list["ScoreCell"]:
         """Extra summary cells computed from this suite's cells (e.g. an average task).
         They go into summary.csv, the terminal table and the report like any other cell."""
         return []
 
     @classmethod
-    def report_extras(cls, cells: list, records: Sequence[Record]) -> list[dict]:
-        """Extra report blocks for this suite: {"title", "note", "table": {"header", "rows"}}
-        and/or {"title", "note", "chart": reports.svg.line_chart(...)}."""
+    def report_blocks(cls, cells: list["ScoreCell"], records: Sequence[Record],
+                      labels: dict[str, str]) -> list["Block"]:
+        """Extra report blocks (evalsuite.reports.blocks Table / Chart) for this suite;
+        `labels` maps a record's setting key to its report label."""
         return []
 
-    def min_length(self, tok: Tokenizer) -> int:
-        return 1
+
+def _check_suite(name: str, cls: Any) -> type[Suite]:
+    """A plugin that is not a complete Suite fails here, when it is loaded, not mid-run."""
+    if not (inspect.isclass(cls) and issubclass(cls, Suite)):
+        raise EvalError(f"suite plugin {name!r} is not a subclass of evalsuite.suite.Suite")
+    if inspect.isabstract(cls):
+        missing = ", ".join(sorted(cls.__abstractmethods__))
+        raise EvalError(f"suite plugin {name!r} does not implement {missing}")
+    for attr in ("name", "version", "subtasks"):
+        if not hasattr(cls, attr):
+            raise EvalError(f"suite plugin {name!r} lacks the class attribute {attr!r}")
+    if cls.name != name:
+        raise EvalError(f"suite plugin {name!r} names itself {cls.name!r}: the entry point must match")
+    if not (is_dataclass(cls.Options) and cls.Options.__dataclass_params__.frozen):  # type: ignore[attr-defined]
+        raise EvalError(f"suite plugin {name!r}: Options must be a frozen dataclass")
+    return cls
 
 
-def _group(name: str):
+def _group(name: str) -> dict[str, Any]:
     return {ep.name: ep for ep in entry_points(group=name)}
 
 
-def task_classes() -> dict[str, type[Task]]:
-    return {name: ep.load() for name, ep in sorted(_group("evalsuite.tasks").items())}
+@cache
+def suite_classes() -> dict[str, type[Suite]]:
+    return {name: _check_suite(name, ep.load()) for name, ep in sorted(_group(SUITE_GROUP).items())}
 
 
 def backend_names() -> list[str]:
-    return sorted(_group("evalsuite.backends"))
+    return sorted(_group(BACKEND_GROUP))
 
 
-def backend_class(name: str):
-    eps = _group("evalsuite.backends")
+def backend_class(name: str) -> Any:
+    eps = _group(BACKEND_GROUP)
     if name not in eps:
         raise EvalError(f"unknown --backend {name!r}: choose one of {', '.join(sorted(eps))}")
     return eps[name].load()

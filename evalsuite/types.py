@@ -1,20 +1,50 @@
 """Typed, frozen records that flow through a run: request -> generation -> record.
 
 Prompts travel as token ids, never as text: the ids are what was counted against
-the length budget, so no backend can re-tokenize its way past it.
+the length budget, so no backend can re-tokenize its way past it. What a suite
+needs beyond the common fields travels in its own frozen `Payload` subclass
+(request side) and `Detail` subclass (score side), never in strings.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar, Sequence, TypeVar, Union
 
 import numpy as np
 
 
 class EvalError(Exception):
     """A user-facing problem: the CLI prints it as one line and exits non-zero."""
+
+
+P = TypeVar("P", bound="Payload")
+
+
+@dataclass(frozen=True)
+class Payload:
+    """Base of every suite's typed payload: plain JSON-able fields (str, int, float, bool,
+    None, and tuples of them). Subclasses are frozen dataclasses."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_json(cls: type[P], data: Any, where: str = "") -> P:
+        """Rebuild from JSON, rejecting unknown or missing fields (a damaged or foreign file)."""
+        if not isinstance(data, dict):
+            raise EvalError(f"{where}{cls.__name__} must be a JSON object, got {type(data).__name__}")
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise EvalError(f"{where}{cls.__name__} has unknown field(s) {unknown}")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        try:
+            return cls(**values)
+        except TypeError as e:
+            raise EvalError(f"{where}{cls.__name__}: {e}") from None
 
 
 @dataclass(frozen=True, eq=False)
@@ -25,17 +55,17 @@ class Request:
     """
 
     suite: str
-    task: str
+    task: str                        # the subtask within the suite (e.g. RULER's "vt")
     length: int                      # the context length this sample was built for
     index: int                       # sample number within (task, length)
     prompt_ids: Sequence[int]
     max_new_tokens: int
-    references: tuple[str, ...]      # gold answers, used by the task's scorer
+    references: tuple[str, ...]      # gold answers, used by the suite's scorer
     depth: float | None = None       # needle depth in percent, where the task has one
     seed: int = 0
     kind: str = "generate"           # "generate" or "logprobs"
     score_start: int = 0             # logprobs: first prompt position that is scored
-    meta: tuple[tuple[str, str], ...] = ()   # small task-specific facts, shown in reports
+    payload: Payload | None = None   # the suite's typed facts about this sample
 
     @property
     def key(self) -> str:
@@ -47,20 +77,23 @@ class Request:
         h.update(np.asarray(self.prompt_ids, dtype=np.int32).tobytes())
         return h.hexdigest()[:24]
 
-    def header_json(self) -> dict:
+    def header_json(self) -> dict[str, Any]:
         """Every field but the prompt ids (those go into the cache's id array)."""
-        d = asdict(replace(self, prompt_ids=()))
-        del d["prompt_ids"]
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "prompt_ids"}
         d["references"] = list(self.references)
-        d["meta"] = [list(m) for m in self.meta]
+        d["payload"] = self.payload.to_json() if self.payload is not None else None
         return d
 
     @classmethod
-    def from_header(cls, d: dict, prompt_ids: Sequence[int]) -> "Request":
+    def from_header(cls, d: dict[str, Any], prompt_ids: Sequence[int],
+                    payload_type: type[Payload] | None = None) -> "Request":
         d = dict(d)
         d["references"] = tuple(d["references"])
-        d["meta"] = tuple(tuple(m) for m in d.get("meta", ()))
-        return cls(prompt_ids=prompt_ids, **d)
+        raw = d.pop("payload", None)
+        if (raw is None) != (payload_type is None):
+            raise EvalError("cached request payload does not match its suite's payload type")
+        payload = payload_type.from_json(raw) if payload_type is not None else None
+        return cls(prompt_ids=prompt_ids, payload=payload, **d)
 
 
 @dataclass(frozen=True)
@@ -80,19 +113,42 @@ class LogprobResult:
     seconds: float
 
 
+Result = Union[Generation, LogprobResult]
+
+
+def output_text(result: Result) -> str:
+    """The generated text of a generate result (a suite that generates scores this)."""
+    if not isinstance(result, Generation):
+        raise TypeError("this suite scores generations, but the backend returned log-probs")
+    return result.text
+
+
 @dataclass(frozen=True)
 class SampleScore:
     score: float                     # 0..1 for accuracy-like metrics
-    extras: tuple[tuple[str, float], ...] = ()
+    extras: tuple[tuple[str, float], ...] = ()   # named secondary scores, shown generically
+    detail: Payload | None = None    # the suite's typed per-sample facts for its own aggregation
 
 
 @dataclass(frozen=True)
 class Record:
-    """One finished sample as persisted in a run's store (one JSON line)."""
+    """One finished sample as persisted in a run's store (one JSON line).
+
+    `setting` is the run identity's key (evalsuite.identity): model, revision, backend, engine
+    version, dtype, engine arguments, template and RoPE setting; the fields beside it repeat
+    the parts of that identity a reader needs, so a store is readable on its own."""
+
+    SCHEMA: ClassVar[int] = 2
 
     key: str
+    setting: str
     model: str
+    revision: str
+    label: str | None
     backend: str
+    engine: str
+    dtype: str
+    template: str
     rope: str
     suite: str
     task: str
@@ -106,21 +162,57 @@ class Record:
     seconds: float
     references: tuple[str, ...] = ()
     extras: tuple[tuple[str, float], ...] = field(default=())
+    payload: dict[str, Any] | None = None
+    detail: dict[str, Any] | None = None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["references"] = list(self.references)
         d["extras"] = dict(self.extras)
         return d
 
     @classmethod
-    def from_json(cls, d: dict) -> "Record":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise EvalError(f"store record has unknown fields {sorted(unknown)}: "
-                            "it was written by another evalsuite version; use a new --out")
+    def from_json(cls, d: Any, where: str = "store record") -> "Record":
+        """Validate one stored line's schema: a damaged or foreign line is a one-line error."""
+        if not isinstance(d, dict):
+            raise EvalError(f"{where} is not a JSON object")
+        known = {f.name: f for f in fields(cls)}
+        unknown, missing = set(d) - set(known), {k for k, f in known.items() if _required(f)} - set(d)
+        if unknown or missing:
+            raise EvalError(f"{where} has unknown fields {sorted(unknown)} / lacks {sorted(missing)}: it was "
+                            "written by another evalsuite version; use a new --out")
+        for name, kinds in _RECORD_TYPES.items():
+            value = d.get(name)
+            if name in d and not isinstance(value, kinds) or isinstance(value, bool) and bool not in kinds:
+                raise EvalError(f"{where}: field {name!r} has the wrong type ({type(value).__name__})")
+        extras = d.get("extras", {})
+        if not isinstance(extras, dict) or not all(isinstance(v, (int, float)) for v in extras.values()):
+            raise EvalError(f"{where}: field 'extras' must map names to numbers")
+        if not all(isinstance(a, str) for a in d.get("references", [])):
+            raise EvalError(f"{where}: field 'references' must be a list of strings")
         d = dict(d)
         d["references"] = tuple(d.get("references", ()))
-        d["extras"] = tuple(sorted(d.get("extras", {}).items()))
+        d["extras"] = tuple(sorted((k, float(v)) for k, v in extras.items()))
         return cls(**d)
+
+    def detail_as(self, kind: type[P]) -> P:
+        """The suite's typed per-sample detail."""
+        return kind.from_json(self.detail, f"record {self.key}: ")
+
+    def payload_as(self, kind: type[P]) -> P:
+        return kind.from_json(self.payload, f"record {self.key}: ")
+
+
+def _required(f: dataclasses.Field) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+_NUM = (int, float)
+_RECORD_TYPES: dict[str, tuple[type, ...]] = {
+    "key": (str,), "setting": (str,), "model": (str,), "revision": (str,), "label": (str, type(None)),
+    "backend": (str,), "engine": (str,), "dtype": (str,), "template": (str,), "rope": (str,), "suite": (str,),
+    "task": (str,), "length": (int,), "index": (int,), "depth": (int, float, type(None)), "seed": (int,),
+    "prompt_tokens": (int,), "output": (str,), "score": _NUM, "seconds": _NUM, "references": (list,),
+    "payload": (dict, type(None)), "detail": (dict, type(None)),
+}
+

@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .types import Request
+from .types import EvalError, Payload, Request
 
 STALE_TMP_S = 6 * 3600            # a build directory this old belongs to a killed process
 
@@ -37,11 +37,12 @@ def is_cached(key: str, root: Path | None = None) -> bool:
     return ((root or cache_root()) / key / "requests.jsonl").exists()
 
 
-def load_or_build(key: str, build: Callable[[], list[Request]], root: Path | None = None) -> list[Request]:
+def load_or_build(key: str, build: Callable[[], list[Request]], root: Path | None = None,
+                  payload_type: type[Payload] | None = None) -> list[Request]:
     folder = (root or cache_root()) / key
     if not is_cached(key, root):
         save(folder, build())
-    return load(folder)           # memory-mapped: a cold run does not hold every prompt in RAM
+    return load(folder, payload_type)           # memory-mapped: a cold run does not hold every prompt in RAM
 
 
 def save(folder: Path, requests: Iterable[Request]) -> None:
@@ -67,13 +68,17 @@ def save(folder: Path, requests: Iterable[Request]) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def load(folder: Path) -> list[Request]:
+def load(folder: Path, payload_type: type[Payload] | None = None) -> list[Request]:
     ids = np.load(folder / "ids.npy", mmap_mode="r")
     out, offset = [], 0
     with open(folder / "requests.jsonl", encoding="utf-8") as f:
         for line in f:
             row = json.loads(line)
-            out.append(Request.from_header(row["request"], ids[offset: offset + row["n"]]))
+            try:
+                out.append(Request.from_header(row["request"], ids[offset: offset + row["n"]], payload_type))
+            except EvalError as e:
+                raise EvalError(f"workload cache entry {folder} does not match its suite ({e}): "
+                                f"delete that folder and rerun") from None
             offset += row["n"]
     return out
 

@@ -36,8 +36,42 @@ class HeatCell:
     tip: str
 
 
+@dataclass(frozen=True)
+class HeatMap:
+    cells: tuple[HeatCell, ...]
+    width: float
+    height: float
+    xlabels: tuple[tuple[float, float, str], ...]
+    ylabels: tuple[tuple[float, float, str], ...]
+    xtitle: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Line:
+    name: str
+    color: str
+    points: str
+    dots: tuple[tuple[float, float, str], ...]
+    legend_y: float
+
+
+@dataclass(frozen=True)
+class LineChart:
+    width: float
+    height: float
+    left: float
+    top: float
+    plot_w: float
+    plot_h: float
+    lines: tuple[Line, ...]
+    legend_x: float
+    y_label: str
+    xticks: tuple[tuple[float, str], ...]
+    yticks: tuple[tuple[float, str], ...]
+
+
 def heatmap(lengths: list[str], depths: list[float], grid: dict[tuple[int, int], float],
-            cell_w: float = 44, cell_h: float = 22) -> dict:
+            cell_w: float = 44, cell_h: float = 22) -> HeatMap:
     """Depth (rows, 0% at top) x length (columns) grid of 0..1 scores."""
     left, top = 56, 10
     cells = []
@@ -46,15 +80,15 @@ def heatmap(lengths: list[str], depths: list[float], grid: dict[tuple[int, int],
             v = grid.get((i, j), float("nan"))
             tip = f"length {length}, depth {depth:g}%: " + ("no data" if math.isnan(v) else f"{100 * v:.0f}")
             cells.append(HeatCell(left + i * cell_w, top + j * cell_h, cell_w - 1, cell_h - 1, heat_color(v), tip))
-    return {"cells": cells, "width": left + len(lengths) * cell_w + 10,
-            "height": top + len(depths) * cell_h + 40,
-            "xlabels": [(left + (i + 0.5) * cell_w, top + len(depths) * cell_h + 14, t) for i, t in enumerate(lengths)],
-            "ylabels": [(left - 6, top + (j + 0.65) * cell_h, f"{d:g}%") for j, d in enumerate(depths)],
-            "xtitle": (left + len(lengths) * cell_w / 2, top + len(depths) * cell_h + 32)}
+    return HeatMap(
+        tuple(cells), left + len(lengths) * cell_w + 10, top + len(depths) * cell_h + 40,
+        tuple((left + (i + 0.5) * cell_w, top + len(depths) * cell_h + 14, t) for i, t in enumerate(lengths)),
+        tuple((left - 6, top + (j + 0.65) * cell_h, f"{d:g}%") for j, d in enumerate(depths)),
+        (left + len(lengths) * cell_w / 2, top + len(depths) * cell_h + 32))
 
 
 def line_chart(series: dict[str, list[tuple[int, float]]], lengths: list[int], labels: list[str],
-               y_label: str, y_range: tuple[float, float] | None = None, log_y: bool = False) -> dict:
+               y_label: str, y_range: tuple[float, float] | None = None, log_y: bool = False) -> LineChart:
     """Score vs context length, one polyline per setting; x is log2 of the length."""
     width, height, left, right, top, bottom = 820, 300, 60, 330, 14, 44
     xs = {n: i for i, n in enumerate(lengths)}
@@ -69,23 +103,21 @@ def line_chart(series: dict[str, list[tuple[int, float]]], lengths: list[int], l
     tlo, thi = tr(lo), tr(hi)
     plot_w, plot_h = width - left - right, height - top - bottom
 
-    def px(n):
+    def px(n: int) -> float:
         return left + (xs[n] / max(len(lengths) - 1, 1)) * plot_w
 
-    def py(v):
+    def py(v: float) -> float:
         return top + plot_h - (tr(v) - tlo) / ((thi - tlo) or 1) * plot_h
 
     lines = []
     for k, (name, pts) in enumerate(series.items()):
         pts = [(n, v) for n, v in sorted(pts) if not math.isnan(v)]
-        coords = [(round(px(n), 1), round(py(v), 1), f"{name} @ {labels[xs[n]]}: {v:.2f}") for n, v in pts]
-        lines.append({"name": name, "color": PALETTE[k % len(PALETTE)],
-                      "points": " ".join(f"{x},{y}" for x, y, _ in coords), "dots": coords,
-                      "legend_y": top + 14 + 18 * k})
+        coords = tuple((round(px(n), 1), round(py(v), 1), f"{name} @ {labels[xs[n]]}: {v:.2f}") for n, v in pts)
+        lines.append(Line(name, PALETTE[k % len(PALETTE)], " ".join(f"{x},{y}" for x, y, _ in coords), coords,
+                          top + 14 + 18 * k))
     ticks = [lo + (hi - lo) * i / 4 for i in range(5)]
     if log_y:
         ticks = [10 ** (tlo + (thi - tlo) * i / 4) for i in range(5)]
-    return {"width": width, "height": height, "left": left, "top": top, "plot_w": plot_w, "plot_h": plot_h,
-            "lines": lines, "legend_x": left + plot_w + 14, "y_label": y_label,
-            "xticks": [(round(px(n), 1), labels[i]) for i, n in enumerate(lengths)],
-            "yticks": [(round(py(t), 1), f"{t:.3g}") for t in ticks]}
+    return LineChart(width, height, left, top, plot_w, plot_h, tuple(lines), left + plot_w + 14, y_label,
+                     tuple((round(px(n), 1), labels[i]) for i, n in enumerate(lengths)),
+                     tuple((round(py(t), 1), f"{t:.3g}") for t in ticks))

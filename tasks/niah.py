@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import random
 import re
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from evalsuite.haystacks import depth_grid, get_haystack
-from evalsuite.task import Task
+from evalsuite.haystacks import depth_grid, get_haystack, source_fingerprint
+from evalsuite.options import option
+from evalsuite.suite import Suite
 from evalsuite.tokenization import Framing, Tokenizer, fit_check
-from evalsuite.types import Request, SampleScore
+from evalsuite.types import Request, Result, SampleScore, output_text
+
+from .passkey import HAYSTACK_HELP
 
 NEEDLE = "The best thing to do in San Francisco is eat a sandwich and sit in Dolores Park on a sunny day."
 QUESTION = "What is the best thing to do in San Francisco?"
@@ -34,13 +39,26 @@ def keywords(text: str) -> list[str]:
     return [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
 
 
-class NiahTask(Task):
+DEPTHS_HELP = "needle depths per length, evenly spaced over 0-100%"
+
+
+@dataclass(frozen=True)
+class NiahOptions:
+    depths: int = option(10, DEPTHS_HELP, flag="--depths", minimum=1)
+    haystack: str | None = option(None, HAYSTACK_HELP, flag="--haystack")
+
+
+class NiahSuite(Suite):
     name = "niah"
     version = 1
     subtasks = ("niah",)
     description = "one needle at a token depth snapped to a sentence end; keyword-recall score"
     default_samples = 1               # per depth x length cell, as in the reference grid
     heatmap = True
+    Options = NiahOptions
+
+    def cache_params(self) -> dict[str, Any]:
+        return {**super().cache_params(), "haystack": source_fingerprint(self.opts.haystack)}
 
     def _tail(self, tok: Tokenizer, framing: Framing) -> list[int]:
         if framing.tail:
@@ -54,23 +72,24 @@ class NiahTask(Task):
         fixed = len(head) + len(needle) + len(tail)
         fit_check(fixed, MAX_NEW_TOKENS, length, "a needle-in-a-haystack prompt")
         n_context = length - MAX_NEW_TOKENS - fixed
-        repeats = self.cfg.samples or self.default_samples
-        hay = get_haystack(tok, self.cfg.haystack, n_context * (repeats + 1))
+        repeats = self.samples or 1
+        hay = get_haystack(tok, self.opts.haystack, n_context * (repeats + 1))
         out = []
-        for depth in depth_grid(self.cfg.depths):
+        for depth in depth_grid(self.opts.depths):
             for r in range(repeats):
                 # repeat r reads the haystack from a later sentence start
-                rng = random.Random(f"niah-{self.cfg.seed}-{length}-{depth}-{r}")
+                rng = random.Random(f"niah-{self.seed}-{length}-{depth}-{r}")
                 start = 0 if r == 0 else hay.snap(rng.randrange(len(hay.ids) // 2))
                 context = hay.take(start + n_context)[start:]
                 pos = n_context if depth >= 100 else hay.snap(start + round(n_context * depth / 100)) - start
                 pos = max(pos, 0)
                 ids = np.concatenate([head, context[:pos], needle, context[pos:], tail])
                 out.append(Request(self.name, "niah", length, len(out), ids.astype(np.int32),
-                                   MAX_NEW_TOKENS, (ANSWER,), depth=round(depth, 2), seed=self.cfg.seed))
+                                   MAX_NEW_TOKENS, (ANSWER,), depth=round(depth, 2), seed=self.seed))
         return out
 
-    def score(self, request: Request, output: str) -> SampleScore:
+    def score(self, request: Request, result: Result) -> SampleScore:
+        output = output_text(result)
         wanted = keywords(request.references[0])
         got = set(keywords(output))
         recall = sum(w in got for w in wanted) / len(wanted)

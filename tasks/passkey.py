@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import random
 import re
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from evalsuite.haystacks import depth_grid, get_haystack
-from evalsuite.task import Task
+from evalsuite.haystacks import depth_grid, get_haystack, source_fingerprint
+from evalsuite.options import option
+from evalsuite.suite import Suite
 from evalsuite.tokenization import Framing, Tokenizer, fit_check
-from evalsuite.types import Request, SampleScore
+from evalsuite.types import Request, Result, SampleScore, output_text
 
 # Template from yarn eval/passkey.py (lines joined by "\n").
 INTRO = ("There is an important info hidden inside a lot of irrelevant text. "
@@ -27,23 +30,35 @@ KEY_RANGE = (1, 50000)
 _FIRST_INT = re.compile(r"\d+")
 
 
-class PasskeyTask(Task):
+HAYSTACK_HELP = "text file or directory for haystacks (default: the demo corpus; passkey: repeated noise)"
+
+
+@dataclass(frozen=True)
+class PasskeyOptions:
+    haystack: str | None = option(None, HAYSTACK_HELP, flag="--haystack")
+
+
+class PasskeySuite(Suite):
     name = "passkey"
     version = 1
     subtasks = ("passkey",)
     description = "pass key hidden in repeated noise; first integer of the answer must match"
     default_samples = 10
+    Options = PasskeyOptions
+
+    def cache_params(self) -> dict[str, Any]:
+        return {**super().cache_params(), "haystack": source_fingerprint(self.opts.haystack or "noise")}
 
     def requests(self, tok: Tokenizer, length: int) -> list[Request]:
         framing = Framing.for_tokenizer(tok, self.cfg.template)
         head = framing.head + tok.encode(INTRO + "\n")
         tail = tok.encode("\n" + QUESTION) if not framing.tail else \
             tok.encode("\n" + QUESTION.split("? ")[0] + "?") + framing.tail + tok.encode("The pass key is")
-        n = self.cfg.samples or self.default_samples
-        hay = get_haystack(tok, self.cfg.haystack or "noise", length)
+        n = self.samples or 1
+        hay = get_haystack(tok, self.opts.haystack or "noise", length)
         out = []
         for i, depth in enumerate(depth_grid(n)):
-            rng = random.Random(f"passkey-{self.cfg.seed}-{length}-{i}")
+            rng = random.Random(f"passkey-{self.seed}-{length}-{i}")
             key = rng.randint(*KEY_RANGE)
             info = tok.encode("\n" + INFO.format(key=key) + "\n")
             fixed = len(head) + len(info) + len(tail)
@@ -53,9 +68,9 @@ class PasskeyTask(Task):
             filler = hay.take(n_filler)
             ids = np.concatenate([head, filler[:n_before], info, hay.take(n_filler - n_before), tail])
             out.append(Request(self.name, "passkey", length, i, ids.astype(np.int32), MAX_NEW_TOKENS,
-                               (str(key),), depth=round(depth, 2), seed=self.cfg.seed))
+                               (str(key),), depth=round(depth, 2), seed=self.seed))
         return out
 
-    def score(self, request: Request, output: str) -> SampleScore:
-        found = _FIRST_INT.search(output)
+    def score(self, request: Request, result: Result) -> SampleScore:
+        found = _FIRST_INT.search(output_text(result))
         return SampleScore(float(found is not None and found.group() == request.references[0]))

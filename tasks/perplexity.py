@@ -34,15 +34,20 @@ from __future__ import annotations
 import math
 import random
 from bisect import bisect_right
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from evalsuite.task import Task
+from evalsuite.haystacks import depth_grid
+from evalsuite.options import option
+from evalsuite.suite import Suite
 from evalsuite.tokenization import Tokenizer, _sentence_end_token_ids, fit_check
-from evalsuite.types import EvalError, LogprobResult, Request, SampleScore
+from evalsuite.types import EvalError, LogprobResult, Payload, Request, Result, SampleScore
 
-from . import perplexity_corpus as corpus
-from . import perplexity_report as report
+from . import perplexity_corpus, perplexity_report
+from .niah import DEPTHS_HELP
+from .passkey import HAYSTACK_HELP
 
 # yarn eval/passkey.py template; LongRoPE uses 5-digit keys
 NEEDLE = "\nThe pass key is {key}. Remember it. {key} is the pass key.\n"
@@ -50,7 +55,25 @@ QUESTION = "\nWhat is the pass key? The pass key is"
 ANSWER = " {key}"
 KEY_RANGE = (10000, 99999)
 DEMO_EXTRA_WINDOWS = 4                 # sliding windows after the first in each demo document
-N_BINS = report.N_BINS
+N_BINS = perplexity_report.N_BINS
+DATA_DIR_HELP = "local data set files (RULER qa, LongBench, perplexity pg19/ and proofpile/ copies)"
+
+
+@dataclass(frozen=True)
+class PerplexityOptions:
+    stride: int = option(256, "sliding-window perplexity stride", flag="--stride", minimum=1)
+    depths: int = option(10, DEPTHS_HELP, flag="--depths", minimum=1)
+    haystack: str | None = option(None, HAYSTACK_HELP + "; perplexity also takes pg19 or proofpile (hub)",
+                                  flag="--haystack")
+    data_dir: str | None = option(None, DATA_DIR_HELP, flag="--data-dir")
+
+
+@dataclass(frozen=True)
+class WindowPayload(Payload):
+    """Which document a request reads, and where its window begins."""
+
+    doc: int
+    begin: int = 0
 
 
 def sliding_windows(n_tokens: int, window: int, stride: int) -> list[tuple[int, int, int]]:
@@ -67,43 +90,44 @@ def sliding_windows(n_tokens: int, window: int, stride: int) -> list[tuple[int, 
     return out
 
 
-def depth_grid(n: int) -> list[float]:
-    return [50.0] if n == 1 else [100.0 * i / (n - 1) for i in range(n)]
-
-
-class PerplexityTask(Task):
+class PerplexitySuite(Suite):
     name = "perplexity"
     version = 1
     subtasks = ("sliding", "truncate", "needle")
     description = "sliding-window (stride), truncated and needle-driven perplexity; lower is better"
     metric = "perplexity"
     higher_is_better = False
+    score_range = None
+    log_scale = True
     default_samples = 10                   # documents (yarn eval.sh: --samples 10 for long Proof-pile)
+    Options = PerplexityOptions
+    payload_type = WindowPayload
 
-    def cache_params(self) -> dict:
-        return {"cfg": self.cfg.__dict__, "corpus": corpus.fingerprint(self.cfg.haystack, self.cfg.data_dir)}
+    def cache_params(self) -> dict[str, Any]:
+        return {**super().cache_params(),
+                "corpus": perplexity_corpus.fingerprint(self.opts.haystack, self.opts.data_dir)}
 
     def min_length(self, tok: Tokenizer) -> int:
         return len(tok.bos) + 2
 
-    def _documents(self, tok: Tokenizer, min_tokens: int, demo_tokens: int) -> list[corpus.Document]:
-        return corpus.select(tok, self.cfg.haystack, self.cfg.data_dir, self.cfg.seed,
-                             self.cfg.samples or self.default_samples, min_tokens, demo_tokens,
-                             strict=self.cfg.samples is not None)
+    def _documents(self, tok: Tokenizer, min_tokens: int, demo_tokens: int) -> list[perplexity_corpus.Document]:
+        return perplexity_corpus.select(tok, self.opts.haystack, self.opts.data_dir, self.seed,
+                                        self.samples or 1, min_tokens, demo_tokens,
+                                        strict=self.cfg.samples is not None)
 
     def requests(self, tok: Tokenizer, length: int) -> list[Request]:
         bos = list(tok.bos)
         body = length - len(bos)           # document tokens per window (yarn: max_length - 1)
         out: list[Request] = []
         if "sliding" in self.selected:
-            if self.cfg.stride > body:
-                raise EvalError(f"--stride {self.cfg.stride} is longer than the window ({body} document tokens "
+            if self.opts.stride > body:
+                raise EvalError(f"--stride {self.opts.stride} is longer than the window ({body} document tokens "
                                 f"at length {length}): lower --stride or raise --lengths")
             # demo documents: L-1 + DEMO_EXTRA_WINDOWS*S tokens, so every window is full and they stay cheap
-            docs = self._documents(tok, body, body + DEMO_EXTRA_WINDOWS * self.cfg.stride)
-            out += self._windowed(docs, bos, body, length, "sliding", self.cfg.stride)
+            docs = self._documents(tok, body, body + DEMO_EXTRA_WINDOWS * self.opts.stride)
+            out += self._windowed(docs, bos, body, length, "sliding", self.opts.stride)
         if "truncate" in self.selected:
-            docs = [corpus.Document(d.doc_id, d.ids[:body]) for d in self._documents(tok, body, body)]
+            docs = [perplexity_corpus.Document(d.doc_id, d.ids[:body]) for d in self._documents(tok, body, body)]
             out += self._windowed(docs, bos, body, length, "truncate", body)
         if "needle" in self.selected:
             out += self._needles(tok, bos, length)
@@ -114,9 +138,9 @@ class PerplexityTask(Task):
         for doc in docs:
             for begin, end, n_scored in sliding_windows(len(doc.ids), body, stride):
                 ids = np.concatenate([np.asarray(bos, dtype=np.int32), doc.ids[begin:end]])
-                out.append(Request(self.name, task, length, len(out), ids, 0, (), seed=self.cfg.seed,
+                out.append(Request(self.name, task, length, len(out), ids, 0, (), seed=self.seed,
                                    kind="logprobs", score_start=max(len(ids) - n_scored, 1),
-                                   meta=(("doc", str(doc.doc_id)), ("begin", str(begin)))))
+                                   payload=WindowPayload(int(doc.doc_id), begin)))
         return out
 
     def _needles(self, tok: Tokenizer, bos: list[int], length: int) -> list[Request]:
@@ -125,8 +149,8 @@ class PerplexityTask(Task):
         out = []
         for doc in docs:
             ends = np.flatnonzero(np.isin(doc.ids, _sentence_end_token_ids(tok, np.unique(doc.ids)))) + 1
-            for depth in depth_grid(self.cfg.depths):
-                rng = random.Random(f"perplexity-needle-{self.cfg.seed}-{length}-{doc.doc_id}-{depth}")
+            for depth in depth_grid(self.opts.depths):
+                rng = random.Random(f"perplexity-needle-{self.seed}-{length}-{doc.doc_id}-{depth}")
                 key = rng.randint(*KEY_RANGE)
                 needle, answer = tok.encode(NEEDLE.format(key=key)), tok.encode(ANSWER.format(key=key))
                 fixed = len(bos) + len(needle) + len(question) + len(answer)
@@ -138,11 +162,13 @@ class PerplexityTask(Task):
                 filler = doc.ids[:n_fill]
                 ids = np.concatenate([bos, filler[:pos], needle, filler[pos:], question, answer]).astype(np.int32)
                 out.append(Request(self.name, "needle", length, len(out), ids, 0, (str(key),),
-                                   depth=round(depth, 2), seed=self.cfg.seed, kind="logprobs",
-                                   score_start=len(ids) - len(answer), meta=(("doc", str(doc.doc_id)),)))
+                                   depth=round(depth, 2), seed=self.seed, kind="logprobs",
+                                   score_start=len(ids) - len(answer), payload=WindowPayload(int(doc.doc_id))))
         return out
 
-    def score_logprobs(self, request: Request, result: LogprobResult) -> SampleScore:
+    def score(self, request: Request, result: Result) -> SampleScore:
+        if not isinstance(result, LogprobResult):
+            raise TypeError("perplexity scores log-probs, but the backend returned a generation")
         lp = np.asarray(result.token_logprobs, dtype=np.float64)
         first = max(request.score_start, 1)
         if len(lp) != len(request.prompt_ids) - first or len(lp) == 0:
@@ -152,21 +178,20 @@ class PerplexityTask(Task):
             raise EvalError(f"non-finite log-probs at length {request.length}: the RoPE setting overflows "
                             "its position table; lower --lengths")
         nll = -lp
-        meta = dict(request.meta)
         positions = np.arange(first, len(request.prompt_ids))
         bins = positions * N_BINS // max(request.length, len(request.prompt_ids))
         sums = np.bincount(bins, weights=nll, minlength=N_BINS)
         counts = np.bincount(bins, minlength=N_BINS)
-        extras = [("nll_sum", float(nll.sum())), ("tokens", float(len(nll))),
-                  ("doc", float(meta.get("doc", -1))), ("begin", float(meta.get("begin", 0)))]
-        extras += [(f"{report.BIN_SUM}{b:02d}", float(sums[b])) for b in np.flatnonzero(counts)]
-        extras += [(f"{report.BIN_N}{b:02d}", float(counts[b])) for b in np.flatnonzero(counts)]
-        return SampleScore(math.exp(float(nll.mean())), tuple(extras))
+        used = np.flatnonzero(counts)
+        detail = perplexity_report.NllDetail(
+            nll_sum=float(nll.sum()), tokens=len(nll), bins=tuple(int(b) for b in used),
+            bin_nll=tuple(float(sums[b]) for b in used), bin_tokens=tuple(int(counts[b]) for b in used))
+        return SampleScore(math.exp(float(nll.mean())), detail=detail)
 
     @classmethod
     def aggregate_records(cls, records) -> float:
-        return report.yarn_ppl(records)
+        return perplexity_report.yarn_ppl(records)
 
     @classmethod
-    def report_extras(cls, cells, records) -> list[dict]:
-        return report.blocks(records)
+    def report_blocks(cls, cells, records, labels):
+        return perplexity_report.blocks(records, labels)

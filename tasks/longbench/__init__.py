@@ -15,27 +15,51 @@ of each data set and bucket); by default all are run, as the reference does.
 """
 from __future__ import annotations
 
-import json
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from evalsuite.task import Task
+from evalsuite.options import option
+from evalsuite.suite import Suite
 from evalsuite.tokenization import Tokenizer
-from evalsuite.types import Request, SampleScore
+from evalsuite.types import Payload, Request, Result, SampleScore, output_text
 
-from . import build, data, metrics, results
+from . import build, data, metrics, rescore, results
 from .prompts import DATASETS, E_DATASETS, MAX_NEW_TOKENS, NEWLINE_STOP, bucket
 
+DATA_DIR_HELP = "local data set files (RULER qa, LongBench, perplexity pg19/ and proofpile/ copies)"
 
-class LongBenchTask(Task):
+
+@dataclass(frozen=True)
+class LongBenchOptions:
+    data_dir: str | None = option(None, DATA_DIR_HELP, flag="--data-dir")
+
+
+@dataclass(frozen=True)
+class LongBenchPayload(Payload):
+    """The facts of one LongBench sample that scoring and the report need."""
+
+    id: str
+    length_field: int                  # the data set's `length` (words, or characters for Chinese)
+    truncated_tokens: int              # tokens cut from the middle (0: the prompt fitted)
+    prompt_tokens_before_truncation: int
+    chat: bool                         # whether the chat template wraps this prompt
+    all_classes: tuple[str, ...] | None
+    newline_stop: bool                 # the reference stops this data set at the first newline
+
+
+class LongBenchSuite(Suite):
     name = "longbench"
     version = 1
     subtasks = DATASETS
     description = "LongBench v1: 21 data sets, reference prompts and metrics, middle truncation"
     metric = "longbench score"
     e: ClassVar[bool] = False
+    Options = LongBenchOptions
+    payload_type = LongBenchPayload
+    commands = (rescore.COMMAND,)
 
-    def cache_params(self) -> dict:
-        return {"cfg": self.cfg.__dict__, "data": data.fingerprint(self.selected, self.e, self.cfg.data_dir)}
+    def cache_params(self) -> dict[str, Any]:
+        return {**super().cache_params(), "data": data.fingerprint(self.selected, self.e, self.opts.data_dir)}
 
     def min_length(self, tok: Tokenizer) -> int:
         return max(build.min_length(tok, ds, self.cfg.template, MAX_NEW_TOKENS[ds]) for ds in self.selected)
@@ -48,47 +72,42 @@ class LongBenchTask(Task):
     def requests(self, tok: Tokenizer, length: int) -> list[Request]:
         out: list[Request] = []
         for ds in self.selected:
-            samples = data.load(ds, self.e, self.cfg.data_dir)
+            samples = data.load(ds, self.e, self.opts.data_dir)
             chosen = self._chosen(samples, ds)
-            source = (self.cfg.data_dir, data.file_name(ds, self.e))
+            source = (self.opts.data_dir, data.file_name(ds, self.e))
             bodies = build.encoded(tok, source, ds, samples, [i for i, _ in chosen])
             frame, chat = build.framing(tok, ds, self.cfg.template)
             for i, task in chosen:
                 s = samples[i]
                 b = build.assemble(bodies[i], frame, chat, MAX_NEW_TOKENS[ds], length, f"LongBench {ds}")
-                meta = (("id", s.id), ("length_field", str(s.length)), ("truncated_tokens", str(b.truncated)),
-                        ("prompt_tokens_before_truncation", str(b.prompt_tokens)), ("chat", str(int(b.chat))),
-                        ("all_classes", json.dumps(list(s.all_classes) if s.all_classes is not None else None,
-                                                   ensure_ascii=False)))
-                if ds in NEWLINE_STOP:
-                    meta += (("reference_stop", "newline (first-line rule)"),)
+                payload = LongBenchPayload(s.id, s.length, b.truncated, b.prompt_tokens, b.chat, s.all_classes,
+                                           ds in NEWLINE_STOP)
                 out.append(Request(self.name, task, length, i, b.ids, MAX_NEW_TOKENS[ds], s.answers,
-                                   seed=self.cfg.seed, meta=meta))
+                                   seed=self.seed, payload=payload))
         return out
 
-    def score(self, request: Request, output: str) -> SampleScore:
-        meta = dict(request.meta)
-        classes = json.loads(meta["all_classes"])
+    def score(self, request: Request, result: Result) -> SampleScore:
+        assert isinstance(request.payload, LongBenchPayload)
+        classes = list(request.payload.all_classes) if request.payload.all_classes is not None else None
         dataset = results.split_task(request.task)[0]
-        value = metrics.score_sample(dataset, output, request.references, classes)
-        return SampleScore(value, (("truncated_tokens", float(meta["truncated_tokens"])),
-                                   ("length_field", float(meta["length_field"]))))
+        return SampleScore(metrics.score_sample(dataset, output_text(result), request.references, classes))
 
     @classmethod
-    def derived_cells(cls, cells: list) -> list:
+    def derived_cells(cls, cells):
         return results.derived_cells(cells)
 
     @classmethod
-    def report_extras(cls, cells: list, records) -> list[dict]:
-        return results.report_extras(cls.name, cells, list(records))
+    def report_blocks(cls, cells, records, labels):
+        return results.report_blocks(cls.name, cells, list(records))
 
 
-class LongBenchETask(LongBenchTask):
+class LongBenchESuite(LongBenchSuite):
     name = "longbench-e"
     version = 1
     subtasks = E_DATASETS
     description = "LongBench-E: 13 data sets scored per length bucket (0-4k, 4-8k, 8k+ words)"
     e = True
+    commands = ()
 
     def _chosen(self, samples: list[data.Sample], dataset: str) -> list[tuple[int, str]]:
         taken: dict[str, int] = {}

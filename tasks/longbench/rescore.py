@@ -7,21 +7,23 @@ to its first "." (as eval.py takes it); files not ending in "jsonl" (result.json
 Output: {dataset: score} (LongBench-E: {dataset: {"0-4k": s, "4-8k": s, "8k+": s}}), scores x100
 rounded to 2 decimals, as eval.py writes result.json. Differences: files are visited in sorted order;
 a bucket without samples is null (eval.py writes NaN); any malformed input is a one-line error.
-The metrics are those of the longbench suite (evalsuite.tasks.longbench.metrics).
+The metrics are those of the longbench suite (metrics.py). The longbench suite adds this
+subcommand to the CLI (`Suite.commands`); the core knows nothing of it.
 """
 from __future__ import annotations
 
+import argparse
+import json
 from pathlib import Path
 
 import numpy as np
 
-from .types import EvalError
+from evalsuite.suite import Command
+from evalsuite.types import EvalError
 
-BUCKETS = ("0-4k", "4-8k", "8k+")
-
-
-def _bucket(length: int) -> str:
-    return "0-4k" if length < 4000 else ("4-8k" if length < 8000 else "8k+")
+from .data import json_objects
+from .metrics import METRIC, score_sample
+from .prompts import E_BUCKETS, bucket
 
 
 def _files(path: Path) -> list[Path]:
@@ -38,7 +40,6 @@ def _files(path: Path) -> list[Path]:
 
 
 def _rows(path: Path, need_length: bool) -> list[dict]:
-    from evalsuite.tasks.longbench.data import json_objects
     rows = []
     for n, row in json_objects(path):
         fields = ("pred", "answers", "all_classes") + (("length",) if need_length else ())
@@ -59,7 +60,6 @@ def _rows(path: Path, need_length: bool) -> list[dict]:
 
 def rescore(path: Path, e: bool = False) -> dict:
     """Per-data-set scores of the prediction files under path (eval.py's result.json)."""
-    from evalsuite.tasks.longbench.metrics import METRIC, score_sample
     out: dict = {}
     for f in _files(Path(path)):
         dataset = f.name.split(".")[0]
@@ -74,9 +74,23 @@ def rescore(path: Path, e: bool = False) -> dict:
         if not e:
             out[dataset] = round(100 * sum(scores) / len(scores), 2)
             continue
-        by_bucket: dict[str, list[float]] = {b: [] for b in BUCKETS}
+        by_bucket: dict[str, list[float]] = {b: [] for b in E_BUCKETS}
         for r, s in zip(rows, scores):
-            by_bucket[_bucket(r["length"])].append(s)
+            by_bucket[bucket(r["length"])].append(s)
         # eval.py scorer_e: round(100 * np.mean(scores), 2) per bucket
         out[dataset] = {b: (round(100 * float(np.mean(v)), 2) if v else None) for b, v in by_bucket.items()}
     return out
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("preds", help="a folder of <dataset>.jsonl prediction files, or one such file")
+    p.add_argument("--e", action="store_true", help="LongBench-E: scores per length bucket (0-4k, 4-8k, 8k+)")
+
+
+def _run(args: argparse.Namespace) -> int:
+    print(json.dumps(rescore(Path(args.preds), args.e), ensure_ascii=False, indent=4))
+    return 0
+
+
+COMMAND = Command("score", "rescore LongBench prediction files (pred/<model>/*.jsonl) as its eval.py does",
+                  _add_arguments, _run)

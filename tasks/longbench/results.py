@@ -15,7 +15,11 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import replace
-from pathlib import Path
+from typing import Sequence
+
+from evalsuite.reports.blocks import Block, Table
+from evalsuite.summary import ScoreCell
+from evalsuite.types import Record
 
 from .prompts import CATEGORIES, CATEGORY_OF, DATASETS, E_BUCKETS
 
@@ -24,7 +28,7 @@ TRUNCATION_NOTE = (
     "pred.py). The budget is the context length minus the output budget minus the BOS and chat-template "
     "tokens, so prompt + output <= length always holds; the reference adds the chat template after "
     "truncating and re-tokenizes the decoded halves, so its prompts can exceed its max length "
-    "(LongBench#21). The cut is recorded per sample (extras.truncated_tokens). Prompts are not padded: "
+    "(LongBench#21). The cut is recorded per sample (payload truncated_tokens). Prompts are not padded: "
     "prompt tokens are the sample's real count. samsum: the reference also stops at the first newline; "
     "the first-line rule of its scorer gives the same score under greedy decoding.")
 
@@ -34,7 +38,7 @@ def split_task(task: str) -> tuple[str, str | None]:
     return ds, bucket or None
 
 
-def _averages(base, scores: dict[str, tuple[float, int]], suffix: str) -> list:
+def _averages(base: ScoreCell, scores: dict[str, tuple[float, int]], suffix: str) -> list[ScoreCell]:
     """Category, overall and category-macro averages of {dataset: (score, samples)}."""
     scores = {ds: v for ds, v in scores.items() if not math.isnan(v[0])}
     if not scores:
@@ -45,19 +49,20 @@ def _averages(base, scores: dict[str, tuple[float, int]], suffix: str) -> list:
         if got:
             mean = sum(s for s, _ in got) / len(got)
             cat_means.append(mean)
-            out.append(replace(base, task=f"avg_{cat}{suffix}", score=mean, samples=sum(n for _, n in got)))
+            out.append(replace(base, task=f"avg_{cat}{suffix}", score=mean, samples=sum(n for _, n in got),
+                               derived=True))
     total = sum(n for _, n in scores.values())
     out.append(replace(base, task=f"avg{suffix}", score=sum(s for s, _ in scores.values()) / len(scores),
-                       samples=total))
+                       samples=total, derived=True))
     out.append(replace(base, task=f"avg_categories{suffix}", score=sum(cat_means) / len(cat_means),
-                       samples=total))
+                       samples=total, derived=True))
     return out
 
 
-def derived_cells(cells: list) -> list:
-    groups: dict[tuple, list] = defaultdict(list)
+def derived_cells(cells: list[ScoreCell]) -> list[ScoreCell]:
+    groups: dict[tuple, list[ScoreCell]] = defaultdict(list)
     for c in cells:
-        groups[(c.model, c.backend, c.rope, c.suite, c.length)].append(c)
+        groups[(c.setting, c.suite, c.length)].append(c)
     out = []
     for group in groups.values():
         base = group[0]
@@ -71,7 +76,7 @@ def derived_cells(cells: list) -> list:
         for ds, cs in by_ds.items():
             n = sum(c.samples for c in cs)
             overall[ds] = (sum(c.score * c.samples for c in cs) / n, n)
-            out.append(replace(base, task=ds, score=overall[ds][0], samples=n))
+            out.append(replace(base, task=ds, score=overall[ds][0], samples=n, derived=True))
         for b in E_BUCKETS:
             out += _averages(base, {split_task(c.task)[0]: (c.score, c.samples)
                                     for c in group if split_task(c.task)[1] == b}, f"@{b}")
@@ -88,42 +93,37 @@ def _order(task: str) -> tuple:
     return (1, cats.index(ds) if ds in cats else len(cats), b)
 
 
-def _setting(c) -> str:
-    return f"{Path(c.model).name} / {c.backend} / {c.rope}"
-
-
-def report_extras(suite: str, cells: list, records: list) -> list[dict]:
+def report_blocks(suite: str, cells: Sequence[ScoreCell], records: Sequence[Record]) -> list[Block]:
     if not cells:
         return []
-    settings = sorted({_setting(c) for c in cells})
+    settings = sorted({c.label for c in cells})
     table: dict[tuple[str, int], dict[str, float]] = defaultdict(dict)
     for c in cells:
-        table[(c.task, c.length)][_setting(c)] = c.score
+        table[(c.task, c.length)][c.label] = c.score
     rows = []
     for (task, length) in sorted(table, key=lambda k: (k[1], _order(k[0]))):
         ds = split_task(task)[0]
-        rows.append([task, CATEGORY_OF.get(ds, ""), length]
-                    + [f"{table[(task, length)][s]:.2f}" if s in table[(task, length)] else "-" for s in settings])
-    blocks = [{"title": f"{suite}: per data set and category, side by side",
-               "note": "Scores 0-100 as THUDM/LongBench eval.py computes them (mean over samples of the "
-                       "maximum over gold answers). avg = mean over the data sets run; avg_categories = mean "
-                       "of the category averages (README leaderboard).",
-               "table": {"header": ["task", "category", "length"] + settings, "rows": rows}}]
-    seen: dict[tuple, tuple[float, int]] = {}
+        rows.append((task, CATEGORY_OF.get(ds, ""), length)
+                    + tuple(f"{table[(task, length)][s]:.2f}" if s in table[(task, length)] else "-"
+                            for s in settings))
+    scores = Table(f"{suite}: per data set and category, side by side",
+                   "Scores 0-100 as THUDM/LongBench eval.py computes them (mean over samples of the maximum over "
+                   "gold answers). avg = mean over the data sets run; avg_categories = mean of the category "
+                   "averages (README leaderboard).", ("task", "category", "length") + tuple(settings), tuple(rows))
+    seen: dict[tuple, tuple[int, int]] = {}
     for r in records:                  # prompts do not depend on the RoPE setting: count each once
-        extras = dict(r.extras)
-        seen[(Path(r.model).name, r.length, r.task, r.index)] = (extras.get("truncated_tokens", 0.0), r.prompt_tokens)
-    agg: dict[tuple, list] = defaultdict(list)
+        cut = int((r.payload or {}).get("truncated_tokens", 0))
+        seen[(r.model, r.length, r.task, r.index)] = (cut, r.prompt_tokens)
+    agg: dict[tuple, list[tuple[int, int]]] = defaultdict(list)
     for (model, length, _task, _i), v in seen.items():
         agg[(model, length)].append(v)
     trunc_rows = []
     for (model, length), vs in sorted(agg.items()):
-        cut = [t for t, _ in vs if t > 0]
-        trunc_rows.append([model, length, len(vs), len(cut), f"{sum(cut) / len(cut):.0f}" if cut else "0",
-                           int(max((t for t, _ in vs), default=0)), f"{sum(p for _, p in vs) / len(vs):.0f}",
-                           max(p for _, p in vs)])
-    blocks.append({"title": f"{suite}: truncation policy", "note": TRUNCATION_NOTE,
-                   "table": {"header": ["model", "length", "samples", "truncated samples",
-                                        "mean tokens cut (truncated)", "max tokens cut", "mean prompt tokens",
-                                        "max prompt tokens"], "rows": trunc_rows}})
-    return blocks
+        cuts = [t for t, _ in vs if t > 0]
+        trunc_rows.append((model, length, len(vs), len(cuts), f"{sum(cuts) / len(cuts):.0f}" if cuts else "0",
+                           max((t for t, _ in vs), default=0), f"{sum(p for _, p in vs) / len(vs):.0f}",
+                           max(p for _, p in vs)))
+    truncation = Table(f"{suite}: truncation policy", TRUNCATION_NOTE,
+                       ("model", "length", "samples", "truncated samples", "mean tokens cut (truncated)",
+                        "max tokens cut", "mean prompt tokens", "max prompt tokens"), tuple(trunc_rows))
+    return [scores, truncation]

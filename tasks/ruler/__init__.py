@@ -16,19 +16,33 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import defaultdict
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Sequence
 
 from evalsuite.haystacks import source_fingerprint
-from evalsuite.task import Task
+from evalsuite.lengths import format_length
+from evalsuite.options import option
+from evalsuite.reports.blocks import Block, Table
+from evalsuite.suite import Suite
+from evalsuite.summary import ScoreCell
 from evalsuite.tokenization import Framing, Tokenizer
-from evalsuite.types import Request, SampleScore
+from evalsuite.types import Record, Request, Result, SampleScore, output_text
 
 from . import scoring
-from .spec import DEFAULT_SAMPLES, DEFAULT_SEED, NIAH_ARGS, QA_DATASET, TASKS, THRESHOLD
+from .spec import DEFAULT_SAMPLES, DEFAULT_SEED, NIAH_ARGS, QA_DATASET, TASKS, THRESHOLD, RulerPayload
+
+DATA_DIR_HELP = "local data set files (RULER qa, LongBench, perplexity pg19/ and proofpile/ copies)"
 
 
-class RulerTask(Task):
+@dataclass(frozen=True)
+class RulerOptions:
+    haystack: str | None = option(None, "text file or directory for essay haystacks, or hf:<data set> "
+                                        "(default: the demo corpus)", flag="--haystack")
+    data_dir: str | None = option(None, DATA_DIR_HELP, flag="--data-dir")
+
+
+class RulerSuite(Suite):
     name = "ruler"
     version = 1
     subtasks = TASKS
@@ -36,24 +50,27 @@ class RulerTask(Task):
     metric = "string_match"
     description = "RULER (NVIDIA): 8 NIAH variants, variable tracking, cwe, fwe, SQuAD/HotpotQA QA"
     parallel_build = True
+    default_samples = DEFAULT_SAMPLES
+    Options = RulerOptions
+    payload_type = RulerPayload
 
-    def cache_params(self) -> dict:
-        cfg = self.cfg
-        params = {"samples": cfg.samples or DEFAULT_SAMPLES, "seed": cfg.seed, "template": cfg.template,
-                  "tasks": list(self.selected)}
+    def cache_params(self) -> dict[str, Any]:
+        """Only what changes this selection's prompts: a task without essays ignores the haystack."""
+        cfg, haystack = self.cfg, self.opts.haystack
+        params: dict[str, Any] = {"samples": self.samples, "seed": cfg.seed, "template": cfg.template,
+                                  "tasks": list(self.selected)}
         if any(NIAH_ARGS[t].type_haystack == "essay" for t in self.selected if t in NIAH_ARGS):
-            params["haystack"] = cfg.haystack if (cfg.haystack or "").startswith("hf:") \
-                else source_fingerprint(cfg.haystack)
+            params["haystack"] = haystack if (haystack or "").startswith("hf:") else source_fingerprint(haystack)
         for t in self.selected:
             if t in QA_DATASET:
-                params[t] = _data_fingerprint(QA_DATASET[t], cfg.data_dir)
+                params[t] = _data_fingerprint(QA_DATASET[t], self.opts.data_dir)
         return params
 
-    def parts(self) -> list["RulerTask"]:
+    def parts(self) -> list[Suite]:
         """One cache cell per task: each is generated independently of the others."""
         if len(self.selected) == 1:
             return [self]
-        return [RulerTask(replace(self.cfg, subtasks=(t,))) for t in self.selected]
+        return [RulerSuite(replace(self.cfg, subtasks=(t,)), self.opts) for t in self.selected]
 
     def requests(self, tok: Tokenizer, length: int) -> list[Request]:
         from .cwe_fwe import cwe_requests, fwe_requests
@@ -61,11 +78,11 @@ class RulerTask(Task):
         from .qa import qa_requests
         from .vt import vt_requests
         framing = Framing.for_tokenizer(tok, self.cfg.template)
-        n, seed = self.cfg.samples or DEFAULT_SAMPLES, self.cfg.seed
+        n, seed = self.samples or DEFAULT_SAMPLES, self.seed
         out: list[Request] = []
         for task in self.selected:
             if task in NIAH_ARGS:
-                out += niah_requests(task, tok, framing, length, n, seed, self.cfg.haystack)
+                out += niah_requests(task, tok, framing, length, n, seed, self.opts.haystack)
             elif task == "vt":
                 out += vt_requests(tok, framing, length, n, seed)
             elif task == "cwe":
@@ -73,48 +90,48 @@ class RulerTask(Task):
             elif task == "fwe":
                 out += fwe_requests(tok, framing, length, n, seed)
             else:
-                out += qa_requests(task, tok, framing, length, n, seed, self.cfg.data_dir)
+                out += qa_requests(task, tok, framing, length, n, seed, self.opts.data_dir)
         return out
 
-    def score(self, request: Request, output: str) -> SampleScore:
-        value, extras = scoring.score(request.task, output, request.references)
+    def score(self, request: Request, result: Result) -> SampleScore:
+        value, extras = scoring.score(request.task, output_text(result), request.references)
         return SampleScore(value, extras)
 
     def min_length(self, tok: Tokenizer) -> int:
         return 256
 
     @classmethod
-    def derived_cells(cls, cells: list) -> list:
+    def derived_cells(cls, cells: list[ScoreCell]) -> list[ScoreCell]:
         """One "average" task per setting x length: the mean of the task scores (RULER's Avg.)."""
-        from evalsuite.summary import Cell
-        groups: dict[tuple, list] = defaultdict(list)
+        groups: dict[tuple[str, int], list[ScoreCell]] = defaultdict(list)
         for c in cells:
             if c.task != "average" and not math.isnan(c.score):
-                groups[(c.model, c.backend, c.rope, c.length)].append(c)
-        return [Cell(m, b, r, cls.name, "average", n, cls.metric, True,
-                     sum(c.score for c in g) / len(g), sum(c.samples for c in g))
-                for (m, b, r, n), g in sorted(groups.items())]
+                groups[(c.setting, c.length)].append(c)
+        return [replace(g[0], task="average", score=sum(c.score for c in g) / len(g),
+                        samples=sum(c.samples for c in g), derived=True)
+                for _, g in sorted(groups.items())]
 
     @classmethod
-    def report_extras(cls, cells: list, records) -> list[dict]:
-        from evalsuite.lengths import format_length
+    def report_blocks(cls, cells: list[ScoreCell], records: Sequence[Record],
+                      labels: dict[str, str]) -> list[Block]:
         avg = [c for c in cells if c.task == "average"]
         if not avg:
             return []
         lengths = sorted({c.length for c in avg})
         rows = []
-        for setting in sorted({c.setting for c in avg}):
-            by_len = {c.length: c.score for c in avg if c.setting == setting}
-            n_tasks = len({c.task for c in cells if c.setting == setting and c.task != "average"})
-            rows.append([setting, str(n_tasks)] + [f"{by_len[n]:.2f}" if n in by_len else "-" for n in lengths]
-                        + [effective_length_label(by_len), f"{weighted_average(by_len, True):.2f}",
-                           f"{weighted_average(by_len, False):.2f}"])
-        header = ["setting", "tasks"] + [format_length(n) for n in lengths] + ["effective length", "wAvg (inc)", "wAvg (dec)"]
-        return [{"title": "RULER summary",
-                 "note": f"Average over the tasks run, per length. Effective length: the longest length up to which "
-                         f"every average is >= {THRESHOLD} (RULER's Llama-2-7B 4k bar). wAvg: weights 1..n "
-                         "increasing (inc) or decreasing (dec) with length, as in the RULER README.",
-                 "table": {"header": header, "rows": rows}}]
+        for label in sorted({c.label for c in avg}):
+            by_len = {c.length: c.score for c in avg if c.label == label}
+            n_tasks = len({c.task for c in cells if c.label == label and c.task != "average"})
+            rows.append((label, str(n_tasks)) + tuple(f"{by_len[n]:.2f}" if n in by_len else "-" for n in lengths)
+                        + (effective_length_label(by_len), f"{weighted_average(by_len, True):.2f}",
+                           f"{weighted_average(by_len, False):.2f}"))
+        header = (("setting", "tasks") + tuple(format_length(n) for n in lengths)
+                  + ("effective length", "wAvg (inc)", "wAvg (dec)"))
+        return [Table("RULER summary",
+                      f"Average over the tasks run, per length. Effective length: the longest length up to which "
+                      f"every average is >= {THRESHOLD} (RULER's Llama-2-7B 4k bar). wAvg: weights 1..n "
+                      "increasing (inc) or decreasing (dec) with length, as in the RULER README.",
+                      header, tuple(rows))]
 
 
 def effective_length(by_len: dict[int, float], threshold: float = THRESHOLD) -> int | None:
@@ -127,7 +144,6 @@ def effective_length(by_len: dict[int, float], threshold: float = THRESHOLD) -> 
 
 
 def effective_length_label(by_len: dict[int, float]) -> str:
-    from evalsuite.lengths import format_length
     n = effective_length(by_len)
     return f"< {format_length(min(by_len))}" if n is None else format_length(n)
 

@@ -28,7 +28,7 @@ from evalsuite.types import Request
 
 from .build import Encoder, Stream, insert_at, join, need, np_rng, pick_slots, ragged
 from .sources import essay_stream, noise_stream, wonder_words
-from .spec import DEPTHS, MAX_NEW, NEEDLE, NIAH_ARGS, NIAH_TEMPLATE, NiahArgs, singular
+from .spec import DEPTHS, MAX_NEW, NEEDLE, NIAH_ARGS, NIAH_TEMPLATE, NiahArgs, singular, RulerPayload
 
 POOL = 65_536
 
@@ -128,7 +128,7 @@ def niah_requests(task: str, tok: Tokenizer, framing: Framing, length: int, samp
         context, depth = _context(tok, args, seed, length, i, rng, haystack, n_hay, needle_ids)
         ids = join([framing.head, pre, *context, post, framing.tail, prefix])
         out.append(Request("ruler", task, length, i, ids, max_new, tuple(answers), depth=depth, seed=seed,
-                           meta=(("query", query),)))
+                           payload=RulerPayload(query=query)))
     return out
 
 

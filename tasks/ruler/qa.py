@@ -25,7 +25,7 @@ from evalsuite.tokenization import Framing, Tokenizer
 from evalsuite.types import EvalError, Request
 
 from .build import Encoder, join, need, np_rng
-from .spec import DOCUMENT_PROMPT, MAX_NEW, QA_DATASET, QA_TEMPLATE
+from .spec import DOCUMENT_PROMPT, MAX_NEW, QA_DATASET, QA_TEMPLATE, RulerPayload
 
 FILES = {"squad": ("dev-v2.0.json", "squad.json"), "hotpotqa": ("hotpot_dev_distractor_v1.json", "hotpotqa.json")}
 HUB = {"squad": ("rajpurkar/squad_v2", None), "hotpotqa": ("hotpotqa/hotpot_qa", "distractor")}
@@ -160,7 +160,7 @@ def qa_requests(task: str, tok: Tokenizer, framing: Framing, length: int, sample
         parts[1::2] = [bodies[k] for k in _shuffled(seed, len(bodies))]
         ids = join([framing.head, pre, *parts, post, framing.tail, prefix])
         out.append(Request("ruler", task, length, i, ids, max_new, qa.outputs, seed=seed,
-                           meta=(("question", qa.query[:200]),)))
+                           payload=RulerPayload(question=qa.query[:200])))
     return out
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evalsuite.types import Payload
+
 TASKS = ("niah_single_1", "niah_single_2", "niah_single_3", "niah_multikey_1", "niah_multikey_2",
          "niah_multikey_3", "niah_multivalue", "niah_multiquery", "vt", "cwe", "fwe", "qa_1", "qa_2")
 DEFAULT_SAMPLES = 500
@@ -98,3 +100,12 @@ def singular(text: str) -> str:
 
 def family(task: str) -> str:
     return "niah" if task.startswith("niah") else "qa" if task.startswith("qa") else task
+
+
+@dataclass(frozen=True)
+class RulerPayload(Payload):
+    """What a RULER sample asked, for reading prompts and reports (None where a task has none)."""
+
+    query: str | None = None        # niah: the key(s) asked for
+    value: str | None = None        # vt: the value whose variables are asked for
+    question: str | None = None     # qa: the question (first 200 characters)

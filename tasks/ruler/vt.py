@@ -20,7 +20,7 @@ from evalsuite.types import Request
 
 from .build import Encoder, insert_at, join, need, pick_slots
 from .sources import noise_stream
-from .spec import MAX_NEW, NOISE, VT_ARGS, VT_TEMPLATE
+from .spec import MAX_NEW, NOISE, VT_ARGS, VT_TEMPLATE, RulerPayload
 
 ICL_BUDGET = 500          # variable_tracking.py main(): the example is built for max_seq_length=500
 
@@ -96,5 +96,5 @@ def vt_requests(tok: Tokenizer, framing: Framing, length: int, samples: int, see
         context = insert_at(st.ids[s:s + n_hay], picks, chain)
         ids = join([framing.head, icl, pre, *context, post, framing.tail, prefix])
         out.append(Request("ruler", "vt", length, i, ids, max_new, tuple(names), seed=seed,
-                           meta=(("value", value),)))
+                           payload=RulerPayload(value=value)))
     return out

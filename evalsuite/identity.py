@@ -1,0 +1,113 @@
+"""One run identity: everything besides the prompt that a score depends on.
+
+A `RunIdentity` is built once per (model, RoPE setting) before any engine loads. Its `key`
+keys the stored records (so changing the dtype, the engine version, the weights or any
+other field re-runs, and changing none resumes), names the default `--out`, is written to
+run.json, and report labels are derived from it (`setting_labels`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable
+
+from .types import EvalError
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth", ".json")
+
+
+def model_revision(model: str, revision: str | None) -> str:
+    """A hub id: the revision asked for. A local folder: a hash of config.json and of the
+    names and sizes of its weight and config files (a retrained checkpoint in the same folder
+    changes it; hashing many GB of weights on every run would not be affordable)."""
+    path = Path(model)
+    if not path.is_dir():
+        return f"hub:{revision or 'main'}"
+    h = hashlib.sha256()
+    for f in sorted(path.iterdir()):
+        if f.is_file() and f.suffix in WEIGHT_SUFFIXES:
+            h.update(f"{f.name}\0{f.stat().st_size}\0".encode())
+            if f.name == "config.json":
+                h.update(f.read_bytes())
+    return f"local:{h.hexdigest()[:12]}"
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    model: str                       # resolved local path or hub id
+    revision: str                    # see model_revision
+    backend: str
+    engine: str                      # engine name and version, e.g. vllm-0.32.0
+    dtype: str                       # the concrete dtype "auto" resolved to
+    template: str                    # base | chat
+    rope: str                        # the RoPE setting's canonical label
+    engine_args: tuple[tuple[str, str], ...] = ()
+    label: str | None = None         # the user's name for the model; not part of the key
+
+    @property
+    def key(self) -> str:
+        fields = asdict(self)
+        del fields["label"]
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "key": self.key}
+
+
+def record_key(request_key: str, identity_key: str) -> str:
+    return hashlib.sha256(f"{request_key}|{identity_key}".encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class SettingFacts:
+    """The identity fields a label is made from (as read back from records)."""
+
+    key: str
+    model: str
+    revision: str
+    label: str | None
+    backend: str
+    engine: str
+    dtype: str
+    template: str
+    rope: str
+
+
+def _suffixes(paths: list[str]) -> dict[str, str]:
+    """The shortest trailing part of each path that no other path ends with."""
+    parts = {p: Path(p).parts or (p,) for p in paths}
+    out = {}
+    for p, ps in parts.items():
+        for n in range(1, len(ps) + 1):
+            tail = ps[-n:]
+            if all(q == p or qs[-n:] != tail for q, qs in parts.items()):
+                out[p] = "/".join(tail)
+                break
+        else:
+            out[p] = p
+    return out
+
+
+def setting_labels(settings: Iterable[SettingFacts]) -> dict[str, str]:
+    """A unique, readable label per setting key: the user's model label (else the shortest
+    unique path suffix of the model), the backend and the RoPE setting, plus dtype, template,
+    engine and revision where those differ between settings. Two settings that would still
+    share a label (two models given the same --label) are an error."""
+    settings = list({s.key: s for s in settings}.values())
+    models = sorted({s.model for s in settings})
+    short = _suffixes(models)
+    varying = [f for f in ("revision", "dtype", "template", "engine")
+               if len({getattr(s, f) for s in settings}) > 1]
+    labels: dict[str, str] = {}
+    for s in settings:
+        parts = [s.label or short[s.model], s.backend, s.rope] + [getattr(s, f) for f in varying]
+        labels[s.key] = " / ".join(parts)
+    seen: dict[str, str] = {}
+    for key, label in labels.items():
+        if label in seen:
+            raise EvalError(f"two different settings share the label {label!r}: give each model its own "
+                            "--label (or report the runs separately)")
+        seen[label] = key
+    return labels
