@@ -1,5 +1,6 @@
 """RopeSpec produces complete overrides and refuses bad specs with one line."""
 import math
+from pathlib import Path
 
 import pytest
 
@@ -8,6 +9,7 @@ from evalsuite.types import EvalError
 
 BASE = BaseRope.from_config({"hidden_size": 128, "num_attention_heads": 2, "max_position_embeddings": 512,
                              "rope_parameters": {"rope_theta": 10000.0, "rope_type": "default"}})
+DEMO_FACTORS = Path(__file__).resolve().parents[1] / "evalsuite" / "demo_model" / "longrope_8x.json"
 ALL = ["none", "pi:factor=4", "ntk:factor=4", "dynamic:factor=4", "yarn:factor=4", "llama3:factor=4",
        "abf:theta=500000", "longrope:long=[" + ",".join(["2.0"] * 32) + "]"]
 
@@ -112,3 +114,71 @@ def test_longrope_labels_tell_factor_arrays_apart():
     again = RopeSpec.parse("longrope:long=[" + ",".join(["2.0"] * 32) + "]")
     assert a.label != b.label and a.label == again.label
     assert a.label.startswith("longrope:dims=32,factors=")
+
+
+def test_registry_one_class_per_method():
+    from evalsuite.rope import ALIASES, METHODS, method_classes, method_help
+    classes = method_classes()
+    assert list(classes) == ["none", "pi", "ntk", "dynamic", "yarn", "longrope", "llama3", "abf"]
+    assert [name for name, _ in method_help()] == list(classes) == list(METHODS)
+    assert all(help_text and "\n" not in help_text for _, help_text in method_help())
+    assert ALIASES == {"linear": "pi", "ntk-aware": "ntk", "dynamic-ntk": "dynamic", "default": "none"}
+    for alias, method in ALIASES.items():
+        spec = alias if method in ("none",) else f"{alias}:factor=2"
+        assert type(RopeSpec.parse(spec)) is classes[method] and RopeSpec.parse(spec).method == method
+    assert RopeSpec.parse("YaRN:factor=2") == RopeSpec.parse("yarn:factor=2.0")
+    assert len({RopeSpec.parse("pi:factor=2"), RopeSpec.parse("linear:factor=2")}) == 1
+
+
+@pytest.mark.parametrize("spec,label", [
+    ("none", "none"), ("default", "none"), ("pi:factor=2", "pi:factor=2"),
+    ("ntk:factor=4,original=256", "ntk:factor=4,original=256"),
+    ("yarn:factor=4,beta_fast=16", "yarn:beta_fast=16,factor=4"),
+    ("abf:theta=500000,max=4096", "abf:max=4096,theta=500000"),
+    ("llama3:factor=8", "llama3:factor=8"),
+    ("longrope:factor=2,long=[" + ",".join(["2"] * 32) + "]", "longrope:factor=2,dims=32,factors=b98f9883"),
+    (f"longrope:file={DEMO_FACTORS}", "longrope:factor=8,original=512,dims=32,factors=4ff44b9d"),
+])
+def test_labels_are_unchanged(spec, label):
+    assert RopeSpec.parse(spec).label == label
+
+
+def test_a_new_method_is_one_class():
+    from evalsuite import rope as rope_mod
+
+    @rope_mod.register
+    class HalfTheta(rope_mod.RopeSpec):
+        method, help = "test-half", "test only: theta / 2"
+        allowed = frozenset({"max"})
+
+        def capacity(self, base):
+            return int(self.p.get("max", base.original))
+
+        def rope_parameters(self, base):
+            return {"rope_type": "default", "rope_theta": base.theta / 2}
+    try:
+        spec = RopeSpec.parse("test-half:max=1024")
+        assert spec.label == "test-half:max=1024" and spec.capacity(BASE) == 1024
+        assert spec.to_vllm(BASE, 1024) == ({"rope_parameters": {"rope_type": "default", "rope_theta": 5000.0},
+                                             "max_position_embeddings": 1024}, 1024)
+        assert ("test-half", "test only: theta / 2") in rope_mod.method_help()
+        with pytest.raises(ValueError, match="registered twice"):
+            rope_mod.register(HalfTheta)
+    finally:
+        rope_mod._REGISTRY.pop("test-half")
+
+
+def test_partial_rotary_models_keep_their_fraction():
+    """transformers 5 and vLLM read partial_rotary_factor from rope_parameters, which an override replaces."""
+    neox = BaseRope.from_config({"model_type": "gpt_neox", "hidden_size": 256, "num_attention_heads": 2,
+                                 "max_position_embeddings": 512, "rotary_pct": 0.25, "rotary_emb_base": 10000})
+    assert neox.dim == 32 and neox.head_dim == 128
+    for spec in ("none", "yarn:factor=2", "ntk:factor=2", "dynamic:factor=2"):
+        rope = RopeSpec.parse(spec)
+        assert rope.to_hf(neox, 1024)["rope_parameters"]["partial_rotary_factor"] == 0.25
+        assert rope.to_vllm(neox, 1024, 1024)[0]["rope_parameters"]["partial_rotary_factor"] == 0.25
+    theta = RopeSpec.parse("ntk:factor=2").to_hf(neox, 1024)["rope_parameters"]["rope_theta"]
+    assert math.isclose(theta, 10000 * 2 ** (32 / 30))                 # rotated dims, not head_dim
+    with pytest.raises(EvalError, match="rotary dims/2 = 16"):
+        RopeSpec.parse("longrope:long=[" + ",".join(["2"] * 64) + "]").to_hf(neox, 1024)
+    assert "partial_rotary_factor" not in RopeSpec.parse("yarn:factor=2").to_hf(BASE, 1024)["rope_parameters"]
