@@ -510,7 +510,3 @@ def method_help() -> list[tuple[str, str]]:
     """(name, one-line help) per method, for `evalsuite list`."""
     return [(name, cls.help) for name, cls in _REGISTRY.items()]
 
-
-# method -> (allowed, required, help): the shape cli.py reads today; prefer method_help()
-METHODS: dict[str, tuple[frozenset[str], frozenset[str], str]] = {
-    name: (cls.allowed, cls.required, cls.help) for name, cls in _REGISTRY.items()}
