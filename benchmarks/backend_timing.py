@@ -29,15 +29,16 @@ def main() -> None:
     from evalsuite.model import load_model_config, resolve_model
     from evalsuite.rope import BaseRope, RopeSpec
     from evalsuite.runner import batches, build_workloads, prefix_order
-    from evalsuite.task import TaskConfig, backend_class, task_classes
+    from evalsuite.suite import SuiteConfig, backend_class, suite_classes
     from evalsuite.tokenization import Tokenizer
 
     model = resolve_model(args.model)
     base = BaseRope.from_config(load_model_config(model))
     tok = Tokenizer.load(model)
-    classes = task_classes()
-    tasks = [classes["passkey"](TaskConfig(samples=args.samples)),
-             classes["niah"](TaskConfig(depths=args.samples))]
+    classes = suite_classes()
+    niah = classes["niah"]
+    tasks = [classes["passkey"](SuiteConfig(samples=args.samples)),
+             niah(SuiteConfig(), niah.Options(depths=args.samples))]
     t = time.perf_counter()
     reqs = build_workloads(tasks, tok, (args.length,))
     cold = time.perf_counter() - t

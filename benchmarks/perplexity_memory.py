@@ -8,9 +8,14 @@ evalsuite builds the same windows (tasks/perplexity.py) and scores them through
 
 Both variants run the same random Llama (128256-token vocabulary as Llama-3, small body, so
 that the logits dominate as they do at long context) on the same random document, each in
-its own subprocess; peak RSS is the child's ru_maxrss.
+its own subprocess; peak RSS is the child's ru_maxrss. The windows are built here with
+`sliding_windows` exactly as the perplexity suite builds them (BOS + window, scored from
+`len - n_scored`), so the measurement depends on the backend, not on the suite's API. The
+model folder carries the demo model's tokenizer files: the backend needs a tokenizer (stop
+ids, decoding), while the document is random token ids, so its vocabulary does not matter.
 
     .venv/bin/python benchmarks/perplexity_memory.py --lengths 4096,8192,16384 > bench.log 2>&1
+    .venv/bin/python benchmarks/perplexity_memory.py --small        # CI: seconds, checks it still runs
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ import json
 import math
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,6 +33,8 @@ from pathlib import Path
 
 VOCAB = 128256
 BOS = 128000                      # Llama-3 <|begin_of_text|>
+DEMO_MODEL = Path(__file__).resolve().parents[1] / "evalsuite" / "demo_model"
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 
 def build_model(folder: Path, hidden: int, layers: int, max_len: int) -> None:
@@ -38,6 +46,8 @@ def build_model(folder: Path, hidden: int, layers: int, max_len: int) -> None:
                       max_position_embeddings=max_len, rope_theta=500000.0, tie_word_embeddings=False,
                       bos_token_id=BOS, eos_token_id=BOS + 1)
     LlamaForCausalLM(cfg).save_pretrained(folder)
+    for name in TOKENIZER_FILES:                    # a loadable tokenizer: Tokenizer.load(folder) works
+        shutil.copy(DEMO_MODEL / name, folder / name)
 
 
 def document(n: int, seed: int = 0):
@@ -59,41 +69,47 @@ def rss_now_kb() -> int:
     return _status_kb("VmRSS")
 
 
+def windows(doc, length: int, stride: int):
+    """(prompt ids, score_start) of each sliding window, as the perplexity suite builds them."""
+    import numpy as np
+    from evalsuite.tasks.perplexity import sliding_windows
+    for begin, end, n_scored in sliding_windows(len(doc), length - 1, stride):
+        ids = np.concatenate([np.asarray([BOS], dtype=np.int32), doc[begin:end]])
+        yield ids, max(len(ids) - n_scored, 1)
+
+
 def run_evalsuite(model: str, length: int, stride: int, n_doc: int) -> tuple[float, float, int]:
     from evalsuite.backends.hf import HFBackend
     from evalsuite.model import load_model_config
     from evalsuite.rope import BaseRope, RopeSpec
-    from evalsuite.task import TaskConfig
-    from evalsuite.tasks.perplexity import PerplexityTask
-    from evalsuite.tasks.perplexity_corpus import Document
+    from evalsuite.tokenization import Tokenizer
+    from evalsuite.types import Request
 
     backend = HFBackend(model, RopeSpec.parse("none"), BaseRope.from_config(load_model_config(model)), length,
-                        None, "float32")
-    task = PerplexityTask(TaskConfig(stride=stride, subtasks=("sliding",)))
-    reqs = task._windowed([Document(0, document(n_doc))], [BOS], length - 1, length, "sliding", stride)
+                        Tokenizer.load(model), "float32")
+    reqs = [Request(suite="perplexity", task="sliding", length=length, index=i, prompt_ids=ids, max_new_tokens=0,
+                    references=(), kind="logprobs", score_start=start)
+            for i, (ids, start) in enumerate(windows(document(n_doc), length, stride))]
     loaded = rss_now_kb()
     start = time.perf_counter()
     means = []
     for r in reqs:
-        extras = dict(task.score_logprobs(r, backend.logprobs([r])[0]).extras)
-        means.append(extras["nll_sum"] / extras["tokens"])
+        lp = backend.logprobs([r])[0].token_logprobs
+        means.append(-sum(lp) / len(lp))
     return time.perf_counter() - start, math.exp(sum(means) / len(means)), loaded
 
 
 def run_full_logits(model: str, length: int, stride: int, n_doc: int) -> tuple[float, float, int]:
     import torch
     from transformers import AutoModelForCausalLM
-
-    from evalsuite.tasks.perplexity import sliding_windows
     net = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32, attn_implementation="sdpa").eval()
-    doc = torch.from_numpy(document(n_doc)).long()[None]
     loaded = rss_now_kb()
     start = time.perf_counter()
     nlls = []
-    for begin, end, n_scored in sliding_windows(doc.shape[1], length - 1, stride):
-        input_ids = torch.cat([torch.tensor([[BOS]]), doc[:, begin:end]], dim=1)
+    for ids, score_start in windows(document(n_doc), length, stride):
+        input_ids = torch.from_numpy(ids).long()[None]
         target = input_ids.clone()
-        target[:, :-n_scored] = -100
+        target[:, :score_start] = -100
         with torch.no_grad():
             nlls.append(net(input_ids, labels=target).loss)
     return time.perf_counter() - start, float(torch.exp(torch.stack(nlls).mean())), loaded
@@ -122,6 +138,7 @@ def main() -> None:
     p.add_argument("--windows", type=int, default=3, help="sliding windows per length")
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--small", action="store_true", help="CI size: --lengths 256 --windows 2 --hidden 64 --layers 1")
     p.add_argument("--variant", help=argparse.SUPPRESS)
     p.add_argument("--model", help=argparse.SUPPRESS)
     p.add_argument("--length", type=int, help=argparse.SUPPRESS)
@@ -129,6 +146,9 @@ def main() -> None:
     args = p.parse_args()
     if args.variant:
         return child(args)
+    if args.small:
+        args.lengths, args.windows, args.hidden, args.layers, args.stride = "256", 2, 64, 1, 64
+    failed = 0
     lengths = [int(x) for x in args.lengths.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "model"
@@ -149,9 +169,10 @@ def main() -> None:
                     continue
                 res = subprocess.run([sys.executable, __file__, "--variant", variant, "--model", str(model),
                                       "--length", str(length), "--stride", str(args.stride),
-                                      "--doc-tokens", str(n_doc)], capture_output=True, text=True)
+                                      "--doc-tokens", str(n_doc)], check=False, capture_output=True, text=True)
                 if res.returncode != 0:
                     print(f"{length:>7} {variant:>11} failed (exit {res.returncode}): {res.stderr[-300:]}", flush=True)
+                    failed += 1
                     continue
                 r = rows[variant] = json.loads(res.stdout.strip().splitlines()[-1])
                 print(f"{length:>7} {variant:>11} {r['seconds']:>8.2f} {r['peak_rss_mib']:>21.0f} "
@@ -162,6 +183,8 @@ def main() -> None:
                       f"scoring peak {f['scoring_peak_mib'] / e['scoring_peak_mib']:.2f}x, "
                       f"time evalsuite/full = {e['seconds'] / f['seconds']:.2f}, "
                       f"ppl rel. diff = {abs(e['ppl'] - f['ppl']) / f['ppl']:.1e}", flush=True)
+    if failed:
+        sys.exit(f"perplexity_memory: {failed} measurement(s) failed")
 
 
 if __name__ == "__main__":

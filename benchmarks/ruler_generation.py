@@ -62,7 +62,8 @@ def llama3_dir(folder: Path) -> Path:
 def synthetic_qa(folder: Path, n_articles: int = 400, n_hotpot: int = 1500) -> Path:
     """SQuAD v2 / HotpotQA dev files in the released formats with made-up text (sizes like the real ones)."""
     rng = random.Random(0)
-    words = "river market bridge tower museum garden harbor valley castle library station forest".split()
+    words = ["river", "market", "bridge", "tower", "museum", "garden", "harbor", "valley", "castle", "library",
+             "station", "forest"]
     def sentence():
         return " ".join(rng.choice(words) for _ in range(rng.randint(6, 14))).capitalize() + "."
     data = []
@@ -104,8 +105,9 @@ def run_lmeval(python: str, tok: Path, lengths: list[int], timeout: float) -> li
         for task in ("niah_single_1", "vt", "cwe", "fwe"):
             t0 = time.perf_counter()
             try:
-                res = subprocess.run([python, "-c", LMEVAL_DRIVER, str(tok), str(n), task], capture_output=True,
-                                     text=True, timeout=timeout, env=dict(os.environ, HF_DATASETS_OFFLINE="1"))
+                res = subprocess.run([python, "-c", LMEVAL_DRIVER, str(tok), str(n), task], check=False,
+                                     capture_output=True, text=True, timeout=timeout,
+                                     env=dict(os.environ, HF_DATASETS_OFFLINE="1"))
                 row = json.loads(res.stdout.strip().splitlines()[-1]) if res.returncode == 0 else \
                     {"task": task, "length": n, "error": res.stderr.strip().splitlines()[-1][:200]}
             except subprocess.TimeoutExpired:
@@ -116,12 +118,13 @@ def run_lmeval(python: str, tok: Path, lengths: list[int], timeout: float) -> li
 
 
 def main() -> int:
+    from evalsuite.tasks.ruler import RulerOptions, RulerSuite
+    from evalsuite.tasks.ruler.spec import TASKS
+
     from evalsuite.lengths import format_length, parse_lengths
     from evalsuite.prebuild import default_workers
     from evalsuite.runner import build_workloads
-    from evalsuite.task import TaskConfig
-    from evalsuite.tasks.ruler import RulerTask
-    from evalsuite.tasks.ruler.spec import TASKS
+    from evalsuite.suite import SuiteConfig
     from evalsuite.tokenization import Tokenizer
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -148,11 +151,11 @@ def main() -> int:
     print(f"tokenizer {tok_dir} (vocab {len(tok.hf)}) loaded in {time.perf_counter() - t0:.2f}s; "
           f"{len(tasks)} tasks x {args.samples} samples x lengths {args.lengths}; {args.workers} workers; "
           f"qa data {data_dir}", flush=True)
-    suite = RulerTask(TaskConfig(samples=args.samples, subtasks=tuple(tasks), data_dir=data_dir))
+    suite = RulerSuite(SuiteConfig(samples=args.samples, subtasks=tuple(tasks)), RulerOptions(data_dir=data_dir))
 
     cold: dict[tuple[str, int], float] = {}          # build seconds per cell, in its worker
     def built(cell, seconds):
-        cold[(cell.task.selected[0], cell.length)] = seconds
+        cold[(cell.suite.selected[0], cell.length)] = seconds
 
     s = time.perf_counter()
     reqs = build_workloads([suite], tok, tuple(lengths), args.workers, on_built=built)   # as `evalsuite run`
@@ -199,7 +202,7 @@ def main() -> int:
                       f"evalsuite {ours:6.2f}s  ratio {row['seconds'] / ours:8.1f}x")
             else:
                 print(f"  {row['task']:14s} {format_length(row['length']):>5}: lm-eval "
-                      f"{'> %.0fs (timeout)' % row['timeout'] if 'timeout' in row else row.get('error')}  "
+                      f"{'> {:.0f}s (timeout)'.format(row['timeout']) if 'timeout' in row else row.get('error')}  "
                       f"evalsuite {ours:6.2f}s")
     shutil.rmtree(work, ignore_errors=True)
     return 0 if bad == 0 else 1
