@@ -62,7 +62,7 @@ def summarize(records: list[Record]) -> list[ScoreCell]:
                                score=cls.aggregate_records(rows), samples=len(rows)))
     for suite in sorted({c.suite for c in cells}):
         cells.extend(classes[suite].derived_cells([c for c in cells if c.suite == suite]))
-    return cells
+    return sorted(cells, key=lambda c: (c.label, c.suite, c.derived, c.task, c.length))
 
 
 def write_summary_csv(cells: list[ScoreCell], path: Path) -> None:

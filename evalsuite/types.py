@@ -90,9 +90,9 @@ class Request:
         d = dict(d)
         d["references"] = tuple(d["references"])
         raw = d.pop("payload", None)
-        if (raw is None) != (payload_type is None):
-            raise EvalError("cached request payload does not match its suite's payload type")
-        payload = payload_type.from_json(raw) if payload_type is not None else None
+        if raw is not None and payload_type is None:
+            raise EvalError("a cached request has a payload, but its suite declares no payload type")
+        payload = payload_type.from_json(raw) if raw is not None and payload_type is not None else None
         return cls(prompt_ids=prompt_ids, payload=payload, **d)
 
 

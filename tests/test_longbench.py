@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from cli_helpers import evalsuite
-from evalsuite.task import TaskConfig
+from suite_helpers import make
 from evalsuite.tokenization import Tokenizer
-from evalsuite.types import EvalError
-from evalsuite.tasks.longbench import LongBenchETask, LongBenchTask, data, metrics, prompts
+from evalsuite.types import EvalError, Generation
+from evalsuite.tasks.longbench import LongBenchESuite, LongBenchSuite, data, metrics, prompts
 
 TREC_CLASSES = ["Abbreviation", "Animal", "City", "Country", "Description of something", "Definition of something"]
 LSHT_CLASSES = ["体育", "财经", "科技"]
@@ -164,49 +164,49 @@ def test_hub_loader_reads_the_released_archive_through_datasets(fixtures, tmp_pa
 # ---------------------------------------------------------------- prompts and truncation
 
 def _task(cls, fixtures, subtasks, template="base", samples=None):
-    return cls(TaskConfig(data_dir=str(fixtures), subtasks=subtasks, template=template, samples=samples))
+    return make(cls, data_dir=str(fixtures), subtasks=subtasks, template=template, samples=samples)
 
 
 def test_prompts_are_token_exact_and_middle_truncated(tiny_model, fixtures):
     tok = Tokenizer.load(str(tiny_model))
-    reqs = _task(LongBenchTask, fixtures, ("hotpotqa",)).requests(tok, 512)
+    reqs = _task(LongBenchSuite, fixtures, ("hotpotqa",)).requests(tok, 512)
     samples = data.load("hotpotqa", False, str(fixtures))
     assert [r.index for r in reqs] == [0, 1, 2]
     for r, s in zip(reqs, samples):
         body = tok.encode(prompts.fill("hotpotqa", s.context, s.input))      # one encode of the whole prompt
-        meta = dict(r.meta)
+        meta = r.payload
         assert r.max_new_tokens == 32 and r.references == s.answers
         assert len(r.prompt_ids) + r.max_new_tokens <= 512
         budget = 512 - 32 - len(tok.bos)
         if len(body) > budget:
             half = budget // 2
             assert list(r.prompt_ids) == tok.bos + body[:half] + body[-half:]
-            assert int(meta["truncated_tokens"]) == len(body) - 2 * half > 0
+            assert meta.truncated_tokens == len(body) - 2 * half > 0
             assert len(r.prompt_ids) + r.max_new_tokens >= 511          # the budget is used
         else:
             assert list(r.prompt_ids) == tok.bos + body                  # not padded
-            assert meta["truncated_tokens"] == "0"
-    assert int(dict(reqs[0].meta)["truncated_tokens"]) > 1000
-    assert dict(reqs[1].meta)["truncated_tokens"] == "0" and len(reqs[1].prompt_ids) < 512 - 32 - 100
+            assert meta.truncated_tokens == 0
+    assert reqs[0].payload.truncated_tokens > 1000
+    assert reqs[1].payload.truncated_tokens == 0 and len(reqs[1].prompt_ids) < 512 - 32 - 100
     # the same ids on a second build (encode cache) and at another length only the cut moves
-    again = _task(LongBenchTask, fixtures, ("hotpotqa",)).requests(tok, 512)
+    again = _task(LongBenchSuite, fixtures, ("hotpotqa",)).requests(tok, 512)
     assert [list(a.prompt_ids) for a in again] == [list(r.prompt_ids) for r in reqs]
-    longer = _task(LongBenchTask, fixtures, ("hotpotqa",)).requests(tok, 1024)
-    assert int(dict(longer[0].meta)["truncated_tokens"]) == int(dict(reqs[0].meta)["truncated_tokens"]) - 512
+    longer = _task(LongBenchSuite, fixtures, ("hotpotqa",)).requests(tok, 1024)
+    assert longer[0].payload.truncated_tokens == reqs[0].payload.truncated_tokens - 512
 
 
 def test_chat_template_is_counted_and_skipped_for_no_chat_sets(tiny_model, fixtures):
     tok = Tokenizer.load(str(tiny_model))
     tok.hf.chat_template = "{% for m in messages %}<s>[INST] {{ m['content'] }} [/INST]{% endfor %}"
     head, tail = tok.encode("<s>[INST] "), tok.encode(" [/INST]")
-    reqs = _task(LongBenchTask, fixtures, ("hotpotqa", "trec"), template="chat").requests(tok, 512)
+    reqs = _task(LongBenchSuite, fixtures, ("hotpotqa", "trec"), template="chat").requests(tok, 512)
     for r in reqs:
         assert len(r.prompt_ids) + r.max_new_tokens <= 512
         ids = list(r.prompt_ids)
         if r.task == "hotpotqa":
-            assert ids[:len(head)] == head and ids[-len(tail):] == tail and dict(r.meta)["chat"] == "1"
+            assert ids[:len(head)] == head and ids[-len(tail):] == tail and r.payload.chat
         else:                                   # trec: pred.py builds no chat prompt
-            assert ids[:len(head)] != head and ids[0] == tok.bos[0] and dict(r.meta)["chat"] == "0"
+            assert ids[:len(head)] != head and ids[0] == tok.bos[0] and not r.payload.chat
     long = reqs[0]
     budget = 512 - 32 - len(head) - len(tail)
     assert len(long.prompt_ids) == len(head) + 2 * (budget // 2) + len(tail)
@@ -214,7 +214,7 @@ def test_chat_template_is_counted_and_skipped_for_no_chat_sets(tiny_model, fixtu
 
 def test_too_short_length_is_a_clear_error(tiny_model, fixtures):
     tok = Tokenizer.load(str(tiny_model))
-    task = _task(LongBenchTask, fixtures, ("hotpotqa", "trec"))
+    task = _task(LongBenchSuite, fixtures, ("hotpotqa", "trec"))
     assert task.min_length(tok) == 64 + len(tok.bos) + 2
     with pytest.raises(EvalError, match="use longer --lengths"):
         task.requests(tok, 60)
@@ -222,32 +222,35 @@ def test_too_short_length_is_a_clear_error(tiny_model, fixtures):
 
 def test_longbench_e_buckets_by_length_field(tiny_model, fixtures):
     tok = Tokenizer.load(str(tiny_model))
-    reqs = _task(LongBenchETask, fixtures, ("hotpotqa",)).requests(tok, 512)
+    reqs = _task(LongBenchESuite, fixtures, ("hotpotqa",)).requests(tok, 512)
     assert [(r.index, r.task) for r in reqs] == [
         (0, "hotpotqa@0-4k"), (1, "hotpotqa@4-8k"), (2, "hotpotqa@8k+"), (3, "hotpotqa@0-4k"),
         (4, "hotpotqa@4-8k"), (5, "hotpotqa@8k+")]
     assert all(r.length == 512 for r in reqs)                         # context length stays a field
-    one_each = _task(LongBenchETask, fixtures, ("hotpotqa",), samples=1).requests(tok, 512)
+    one_each = _task(LongBenchESuite, fixtures, ("hotpotqa",), samples=1).requests(tok, 512)
     assert [r.task for r in one_each] == ["hotpotqa@0-4k", "hotpotqa@4-8k", "hotpotqa@8k+"]
 
 
 def test_derived_cells_average_categories_and_buckets():
-    from evalsuite.summary import Cell
-    base = dict(model="m", backend="hf", rope="none", suite="longbench", length=4096, metric="s",
+    from evalsuite.identity import SettingFacts
+    from evalsuite.summary import ScoreCell as Cell
+    facts = SettingFacts("s", "m", "local:x", None, "hf", "e", "float32", "base", "none")
+    base = dict(setting="s", facts=facts, label="m / hf / none", suite="longbench", length=4096, metric="s",
                 higher_is_better=True)
     cells = [Cell(task="hotpotqa", score=40.0, samples=2, **base), Cell(task="2wikimqa", score=20.0, samples=2, **base),
              Cell(task="trec", score=90.0, samples=4, **base)]
-    got = {c.task: (c.score, c.samples) for c in LongBenchTask.derived_cells(cells)}
+    got = {c.task: (c.score, c.samples) for c in LongBenchSuite.derived_cells(cells)}
     assert got == {"avg_multi_doc_qa": (30.0, 4), "avg_few_shot": (90.0, 4), "avg": (50.0, 8),
                    "avg_categories": (60.0, 8)}
     ebase = dict(base, suite="longbench-e")
     ecells = [Cell(task="hotpotqa@0-4k", score=60.0, samples=1, **ebase),
               Cell(task="hotpotqa@8k+", score=30.0, samples=2, **ebase),
               Cell(task="trec@8k+", score=10.0, samples=2, **ebase)]
-    got = {c.task: (c.score, c.samples) for c in LongBenchETask.derived_cells(ecells)}
+    got = {c.task: (c.score, c.samples) for c in LongBenchESuite.derived_cells(ecells)}
     assert got["hotpotqa"] == (40.0, 3) and got["trec"] == (10.0, 2)
     assert got["avg@0-4k"] == (60.0, 1) and got["avg@8k+"] == (20.0, 4) and got["avg"] == (25.0, 5)
     assert "avg@4-8k" not in got and got["avg_few_shot@8k+"] == (10.0, 2)
+    assert all(c.derived for c in LongBenchESuite.derived_cells(ecells))
 
 
 # ---------------------------------------------------------------- stop tokens from generation_config.json
@@ -257,7 +260,7 @@ def test_generation_config_eos_list_stops_generation(tiny_model, tmp_path):
     from evalsuite.backends import stop_token_ids
     from evalsuite.model import load_model_config
     from evalsuite.rope import BaseRope, RopeSpec
-    from evalsuite.task import backend_class
+    from evalsuite.suite import backend_class
     from evalsuite.types import Request
     model = tmp_path / "model"
     shutil.copytree(tiny_model, model)
@@ -304,9 +307,9 @@ def test_run_longbench_end_to_end_and_rescore(tiny_model, fixtures, tmp_path):
     assert len(recs) == 5
     for r in recs:
         assert r["prompt_tokens"] + prompts.MAX_NEW_TOKENS[r["task"]] <= 512
-        assert "truncated_tokens" in r["extras"]
-    assert any(r["extras"]["truncated_tokens"] > 0 for r in recs)
-    assert any(r["extras"]["truncated_tokens"] == 0 for r in recs)
+        assert isinstance(r["payload"]["truncated_tokens"], int)
+    assert any(r["payload"]["truncated_tokens"] > 0 for r in recs)
+    assert any(r["payload"]["truncated_tokens"] == 0 for r in recs)
     page = (out / "report.html").read_text()
     assert "longbench: truncation policy" in page and "avg_few_shot" in page
 
@@ -329,17 +332,17 @@ def test_run_longbench_end_to_end_and_rescore(tiny_model, fixtures, tmp_path):
 
 
 def test_task_scores_equal_rescoring_of_the_same_predictions(tiny_model, fixtures, tmp_path):
-    """Task.score inside a run and `evalsuite score` on pred files agree, on non-zero scores too."""
-    from evalsuite.rescore import rescore
+    """Suite.score inside a run and `evalsuite score` on pred files agree, on non-zero scores too."""
+    from evalsuite.tasks.longbench.rescore import rescore
     tok = Tokenizer.load(str(tiny_model))
-    task = _task(LongBenchTask, fixtures, ("hotpotqa", "trec"))
+    task = _task(LongBenchSuite, fixtures, ("hotpotqa", "trec"))
     outputs = {("hotpotqa", 0): "The old library.", ("hotpotqa", 1): "blue sky", ("hotpotqa", 2): "up there",
                ("trec", 0): "Abbreviation\nAnimal", ("trec", 1): "Animal or City"}
     by_ds: dict[str, list] = {}
     for r in task.requests(tok, 512):
         out = outputs[(r.task, r.index)]
         s = data.load(r.task, False, str(fixtures))[r.index]
-        by_ds.setdefault(r.task, []).append((task.score(r, out).score, {
+        by_ds.setdefault(r.task, []).append((task.score(r, Generation(out, (), 0.0)).score, {
             "pred": out, "answers": list(s.answers), "all_classes": list(s.all_classes) if s.all_classes else None,
             "length": s.length}))
     for ds, rows in by_ds.items():

@@ -5,11 +5,11 @@ import math
 import numpy as np
 import pytest
 
-from evalsuite.task import TaskConfig
+from suite_helpers import make, record
 from evalsuite.tokenization import Tokenizer
-from evalsuite.types import EvalError, LogprobResult, Record
+from evalsuite.types import EvalError, LogprobResult
 from evalsuite.tasks import perplexity_corpus
-from evalsuite.tasks.perplexity import PerplexityTask, sliding_windows
+from evalsuite.tasks.perplexity import PerplexitySuite, WindowPayload, sliding_windows
 from evalsuite.tasks.perplexity_report import position_curve, token_ppl, yarn_ppl
 
 
@@ -36,7 +36,7 @@ def corpus_dir(tmp_path_factory):
 
 
 def _task(**kw):
-    return PerplexityTask(TaskConfig(**kw))
+    return make(PerplexitySuite, **kw)
 
 
 def test_requests_are_token_exact_and_deterministic(tiny_model, corpus_dir):
@@ -52,7 +52,7 @@ def test_requests_are_token_exact_and_deterministic(tiny_model, corpus_dir):
 
     sliding = [r for r in reqs if r.task == "sliding"]
     for doc_id, ids in docs.items():
-        wins = [r for r in sliding if dict(r.meta)["doc"] == str(doc_id)]
+        wins = [r for r in sliding if r.payload.doc == doc_id]
         assert len(wins) == len(sliding_windows(len(ids), length - len(bos), 128)) > 2
         scored = []
         for r in wins:
@@ -67,7 +67,7 @@ def test_requests_are_token_exact_and_deterministic(tiny_model, corpus_dir):
     assert len(trunc) == 3
     for r in trunc:
         assert len(r.prompt_ids) == length and r.score_start == 1
-        assert list(r.prompt_ids[1:]) == docs[int(dict(r.meta)["doc"])][: length - 1].tolist()
+        assert list(r.prompt_ids[1:]) == docs[r.payload.doc][: length - 1].tolist()
 
     needles = [r for r in reqs if r.task == "needle"]
     assert len(needles) == 3 * 3 and sorted({r.depth for r in needles}) == [0.0, 50.0, 100.0]
@@ -118,35 +118,34 @@ def test_local_copy_of_a_hub_corpus_loads_through_datasets(tiny_model, tmp_path,
     reqs = _task(haystack="proofpile", data_dir=str(tmp_path), samples=3, subtasks=("truncate",)).requests(tok, 512)
     assert len(reqs) == 3
     for r in reqs:
-        doc = int(dict(r.meta)["doc"])
+        doc = r.payload.doc
         assert doc < 4 and list(r.prompt_ids[1:]) == tok.encode(texts[doc])[:511]
     with pytest.raises(EvalError, match="has 4 documents"):
         _task(haystack="proofpile", data_dir=str(tmp_path), samples=5, subtasks=("truncate",)).requests(tok, 512)
 
 
-def _record(task, score):
-    return Record(key="k", model="m", backend="hf", rope="none", suite="perplexity", task="sliding", length=8,
-                  index=0, depth=None, seed=0, prompt_tokens=8, output="", score=score.score, seconds=0.0,
-                  extras=score.extras)
+def _record(i, score):
+    return record(suite="perplexity", task="sliding", length=8, index=i, prompt_tokens=8, score=score.score,
+                  detail=score.detail.to_json())
 
 
 def test_scoring_and_both_aggregations(tiny_model):
     from evalsuite.types import Request
     task = _task()
     ids = np.arange(8, dtype=np.int32)
-    a = Request("perplexity", "sliding", 8, 0, ids, 0, (), kind="logprobs", score_start=1, meta=(("doc", "0"),))
-    b = Request("perplexity", "sliding", 8, 1, ids, 0, (), kind="logprobs", score_start=6, meta=(("doc", "0"),))
-    sa = task.score_logprobs(a, LogprobResult(tuple([-1.0] * 7), 0.0))
-    sb = task.score_logprobs(b, LogprobResult((-3.0, -5.0), 0.0))
+    a = Request("perplexity", "sliding", 8, 0, ids, 0, (), kind="logprobs", score_start=1, payload=WindowPayload(0))
+    b = Request("perplexity", "sliding", 8, 1, ids, 0, (), kind="logprobs", score_start=6, payload=WindowPayload(0))
+    sa = task.score(a, LogprobResult(tuple([-1.0] * 7), 0.0))
+    sb = task.score(b, LogprobResult((-3.0, -5.0), 0.0))
     assert sa.score == pytest.approx(math.e) and sb.score == pytest.approx(math.exp(4.0))
-    recs = [_record(task, sa), _record(task, sb)]
-    assert PerplexityTask.aggregate_records(recs) == pytest.approx(math.exp((1.0 + 4.0) / 2))   # yarn
+    recs = [_record(0, sa), _record(1, sb)]
+    assert PerplexitySuite.aggregate_records(recs) == pytest.approx(math.exp((1.0 + 4.0) / 2))   # yarn
     assert token_ppl(recs) == pytest.approx(math.exp((7 + 8) / 9))
     curve = dict(position_curve(recs))       # 32 bins over 8 positions: bin = 4 * position
     assert curve == pytest.approx({4 * p: 1.0 for p in range(1, 6)} | {24: 2.0, 28: 3.0})
     assert yarn_ppl([]) != yarn_ppl([])      # nan for an empty cell
     with pytest.raises(EvalError, match="returned 2 log-probs for 7"):
-        task.score_logprobs(a, LogprobResult((-1.0, -1.0), 0.0))
+        task.score(a, LogprobResult((-1.0, -1.0), 0.0))
 
 
 LONGROPE = "longrope:factor=2,long=[" + ",".join(f"{1 + i / 16:.3f}" for i in range(32)) + "]"
@@ -162,12 +161,12 @@ def test_hf_and_vllm_agree_on_every_perplexity_mode(tiny_model, tmp_path):
     for backend in ("hf", "vllm"):
         for lengths, ropes in groups:
             out = tmp_path / f"{backend}-{lengths[0]}"
-            recs = run(RunConfig(suites=(("perplexity", ()),), lengths=lengths, ropes=tuple(map(RopeSpec.parse, ropes)),
-                                 out=out, model=str(tiny_model), backend=backend, progress=False, report=False,
-                                 task_cfg=TaskConfig(samples=2, depths=2), force=True, dtype="float32"),
+            recs = run(RunConfig(suites=(make(PerplexitySuite, samples=2, depths=2),), lengths=lengths,
+                                 ropes=tuple(map(RopeSpec.parse, ropes)), out=out, model=str(tiny_model),
+                                 backend=backend, progress=False, report=False, force=True, dtype="float32"),
                        log=lambda *a: None)
             for c in summarize(recs):
-                scores[(backend, c.rope, c.task, c.length)] = c.score
+                scores[(backend, c.facts.rope, c.task, c.length)] = c.score
     keys = [k[1:] for k in scores if k[0] == "hf"]
     assert len(keys) == 4 * 3
     for k in keys:

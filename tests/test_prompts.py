@@ -3,13 +3,17 @@ import numpy as np
 import pytest
 
 from evalsuite import workload
-from evalsuite.task import TaskConfig
-from evalsuite.tasks.niah import ANSWER, NEEDLE, NiahTask
-from evalsuite.tasks.passkey import PasskeyTask
+from suite_helpers import make
+from evalsuite.tasks.niah import ANSWER, NEEDLE, NiahSuite
+from evalsuite.tasks.passkey import PasskeySuite
 from evalsuite.tokenization import Tokenizer
-from evalsuite.types import EvalError
+from evalsuite.types import EvalError, Generation
 
 LENGTHS = [256, 300, 512, 1024, 2048]
+
+
+def _gen(text):
+    return Generation(text, (), 0.0)
 
 
 @pytest.fixture(scope="module")
@@ -17,28 +21,28 @@ def tok(tiny_model):
     return Tokenizer.load(str(tiny_model))
 
 
-@pytest.mark.parametrize("task_cls", [PasskeyTask, NiahTask])
+@pytest.mark.parametrize("task_cls", [PasskeySuite, NiahSuite])
 @pytest.mark.parametrize("seed", [0, 7])
 def test_exact_budget_and_determinism(tok, task_cls, seed):
-    task = task_cls(TaskConfig(seed=seed, samples=3, depths=4))
+    task = make(task_cls, seed=seed, samples=3, depths=4)
     for n in LENGTHS:
         reqs = task.requests(tok, n)
         assert reqs, n
         for r in reqs:
             assert len(r.prompt_ids) + r.max_new_tokens == n       # token-exact, BOS included
             assert r.prompt_ids[0] == tok.bos[0] and r.length == n
-        again = task_cls(TaskConfig(seed=seed, samples=3, depths=4)).requests(tok, n)
+        again = make(task_cls, seed=seed, samples=3, depths=4).requests(tok, n)
         assert [r.key for r in again] == [r.key for r in reqs]        # byte-identical ids
 
 
 def test_seeds_change_passkeys(tok):
-    a = PasskeyTask(TaskConfig(seed=0, samples=5)).requests(tok, 512)
-    b = PasskeyTask(TaskConfig(seed=1, samples=5)).requests(tok, 512)
+    a = make(PasskeySuite, seed=0, samples=5).requests(tok, 512)
+    b = make(PasskeySuite, seed=1, samples=5).requests(tok, 512)
     assert [r.references for r in a] != [r.references for r in b]
 
 
 def test_passkey_is_in_the_prompt_at_its_depth(tok):
-    reqs = PasskeyTask(TaskConfig(samples=5)).requests(tok, 1024)
+    reqs = make(PasskeySuite, samples=5).requests(tok, 1024)
     for r in reqs:
         text = tok.decode(r.prompt_ids)
         key = r.references[0]
@@ -51,7 +55,7 @@ def test_passkey_is_in_the_prompt_at_its_depth(tok):
 
 
 def test_needle_sits_at_a_sentence_end(tok):
-    reqs = NiahTask(TaskConfig(depths=5)).requests(tok, 1024)
+    reqs = make(NiahSuite, depths=5).requests(tok, 1024)
     assert [r.depth for r in reqs] == [0, 25, 50, 75, 100]
     for r in reqs:
         text = tok.decode(r.prompt_ids)
@@ -65,7 +69,7 @@ def test_needle_sits_at_a_sentence_end(tok):
 def test_niah_from_a_local_haystack_file(tok, tmp_path):
     (tmp_path / "b.txt").write_text("Second file sentence. " * 5)
     (tmp_path / "a.txt").write_text("First file sentence. " * 5)
-    reqs = NiahTask(TaskConfig(depths=2, haystack=str(tmp_path))).requests(tok, 512)
+    reqs = make(NiahSuite, depths=2, haystack=str(tmp_path)).requests(tok, 512)
     text = tok.decode(reqs[0].prompt_ids)
     assert text.index("First file") < text.index("Second file")       # sorted, deterministic order
     assert all(len(r.prompt_ids) + r.max_new_tokens == 512 for r in reqs)
@@ -73,25 +77,25 @@ def test_niah_from_a_local_haystack_file(tok, tmp_path):
 
 def test_too_short_length_is_an_error(tok):
     with pytest.raises(EvalError, match="more than the context length"):
-        PasskeyTask(TaskConfig(samples=1)).requests(tok, 40)
+        make(PasskeySuite, samples=1).requests(tok, 40)
 
 
 def test_scoring(tok):
-    task = PasskeyTask(TaskConfig(samples=1))
+    task = make(PasskeySuite, samples=1)
     req = task.requests(tok, 256)[0]
     key = req.references[0]
-    assert task.score(req, f" {key}. Remember it.").score == 1.0
-    assert task.score(req, f" 9{key}").score == 0.0
-    assert task.score(req, " no idea").score == 0.0
-    niah = NiahTask(TaskConfig(depths=1))
+    assert task.score(req, _gen(f" {key}. Remember it.")).score == 1.0
+    assert task.score(req, _gen(f" 9{key}")).score == 0.0
+    assert task.score(req, _gen(" no idea")).score == 0.0
+    niah = make(NiahSuite, depths=1)
     r = niah.requests(tok, 256)[0]
-    assert niah.score(r, " eat a sandwich and sit in Dolores Park on a sunny day.").score == 1.0
-    assert niah.score(r, " eat a sandwich.").score == pytest.approx(2 / 7)
-    assert niah.score(r, " nothing").score == 0.0
+    assert niah.score(r, _gen(" eat a sandwich and sit in Dolores Park on a sunny day.")).score == 1.0
+    assert niah.score(r, _gen(" eat a sandwich.")).score == pytest.approx(2 / 7)
+    assert niah.score(r, _gen(" nothing")).score == 0.0
 
 
 def test_workload_cache_round_trip(tok, tmp_path):
-    task = NiahTask(TaskConfig(depths=3))
+    task = make(NiahSuite, depths=3)
     key = workload.workload_key(task.name, task.version, task.cache_params(), tok.fingerprint, 512)
     built = workload.load_or_build(key, lambda: task.requests(tok, 512), root=tmp_path)
     loaded = workload.load_or_build(key, lambda: pytest.fail("cache missed"), root=tmp_path)
@@ -110,8 +114,8 @@ def test_chat_template_tokens_are_counted(tiny_model, tmp_path):
                              "{% if add_generation_prompt %} ANSWER:{% endif %}")
     chat.hf.save_pretrained(folder)
     chat = Tokenizer.load(str(folder))
-    for task_cls in (PasskeyTask, NiahTask):
-        reqs = task_cls(TaskConfig(template="chat", samples=2, depths=2)).requests(chat, 512)
+    for task_cls in (PasskeySuite, NiahSuite):
+        reqs = make(task_cls, template="chat", samples=2, depths=2).requests(chat, 512)
         for r in reqs:
             assert len(r.prompt_ids) + r.max_new_tokens == 512
             text = chat.decode(r.prompt_ids)
@@ -122,7 +126,7 @@ def test_chat_template_tokens_are_counted(tiny_model, tmp_path):
 def test_cache_key_follows_the_haystack_text(tmp_path):
     src = tmp_path / "h.txt"
     src.write_text("One sentence. " * 20)
-    task = NiahTask(TaskConfig(haystack=str(src)))
+    task = make(NiahSuite, haystack=str(src))
     before = task.cache_params()
     src.write_text("Another sentence. " * 20)
     assert task.cache_params() != before

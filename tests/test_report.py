@@ -5,8 +5,8 @@ import subprocess
 
 import pytest
 
+from suite_helpers import record
 from evalsuite.store import ResultStore
-from evalsuite.types import Record
 from evalsuite.reports import render_report
 from evalsuite.reports.svg import heat_color
 
@@ -18,13 +18,12 @@ def _records(rope, good):
     for length in (256, 512, 1024):
         for depth in (0.0, 50.0, 100.0):
             score = 1.0 if (good and length <= 512) or depth == 0 else 0.0
-            out.append(Record(key=f"{rope}-{length}-{depth}", model="/m/demo", backend="hf", rope=rope,
-                              suite="niah", task="niah", length=length, index=int(depth), depth=depth, seed=0,
+            out.append(record(rope=rope, suite="niah", task="niah", length=length, index=int(depth), depth=depth,
                               prompt_tokens=length - 32, output=EVIL if score == 0 else "eat a sandwich",
                               score=score, seconds=0.1, references=("eat a sandwich",)))
-        out.append(Record(key=f"{rope}-{length}-pk", model="/m/demo", backend="hf", rope=rope, suite="passkey",
-                          task="passkey", length=length, index=0, depth=50.0, seed=0, prompt_tokens=length - 10,
-                          output="123", score=float(good), seconds=0.1, references=("123",)))
+        out.append(record(rope=rope, suite="passkey", task="passkey", length=length, depth=50.0,
+                          prompt_tokens=length - 10, output="123", score=float(good), seconds=0.1,
+                          references=("123",)))
     return out
 
 

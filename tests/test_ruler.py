@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 
 from cli_helpers import evalsuite
-from evalsuite.task import TaskConfig
-from evalsuite.tasks.passkey import PasskeyTask
-from evalsuite.tasks.ruler import RulerTask, effective_length, weighted_average
+from suite_helpers import make, record
+from evalsuite.tasks.passkey import PasskeySuite
+from evalsuite.tasks.ruler import RulerSuite, effective_length, weighted_average
 from evalsuite.tasks.ruler.scoring import postprocess, score, string_match_all, string_match_part
 from evalsuite.tasks.ruler.spec import TASKS
 from evalsuite.tokenization import Tokenizer
-from evalsuite.types import EvalError, Record
+from evalsuite.types import EvalError
 
 
 def write_qa_fixtures(folder):
@@ -61,11 +61,11 @@ def lengths_for(task):
 @pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize("seed", [0, 7])
 def test_token_exact_deterministic_and_answer_in_prompt(tok, data_dir, task, seed):
-    cfg = TaskConfig(samples=3, seed=seed, subtasks=(task,), data_dir=str(data_dir))
+    cfg = dict(samples=3, seed=seed, subtasks=(task,), data_dir=str(data_dir))
     for n in lengths_for(task):
-        reqs = RulerTask(cfg).requests(tok, n)
+        reqs = make(RulerSuite, **cfg).requests(tok, n)
         assert len(reqs) == 3 and {r.task for r in reqs} == {task}
-        again = RulerTask(cfg).requests(tok, n)
+        again = make(RulerSuite, **cfg).requests(tok, n)
         assert [r.key for r in again] == [r.key for r in reqs]                    # byte-identical ids
         for r in reqs:
             assert len(r.prompt_ids) + r.max_new_tokens == n and r.length == n    # token-exact budget
@@ -78,13 +78,13 @@ def test_token_exact_deterministic_and_answer_in_prompt(tok, data_dir, task, see
 
 def test_prompt_texts_follow_the_reference_templates(tok, data_dir):
     def first(task, n=1024):
-        r = RulerTask(TaskConfig(samples=1, subtasks=(task,), data_dir=str(data_dir))).requests(tok, n)[0]
+        r = make(RulerSuite, samples=1, subtasks=(task,), data_dir=str(data_dir)).requests(tok, n)[0]
         return r, tok.decode(r.prompt_ids)
     r, text = first("niah_single_1")                              # singular wording, noise lines
     assert text.startswith("A special magic number is hidden within the following text.")
     assert f"is: {r.references[0]}.\n" in text and "The grass is green." in text
     assert text.endswith("mentioned in the provided text? The special magic number for "
-                         f"{dict(r.meta)['query']} mentioned in the provided text is")
+                         f"{r.payload.query} mentioned in the provided text is")
     r, text = first("niah_multivalue")
     assert text.startswith("Some special magic numbers are hidden") and text.endswith("provided text are")
     assert len(r.references) == 4
@@ -93,7 +93,7 @@ def test_prompt_texts_follow_the_reference_templates(tok, data_dir):
     r, text = first("vt")
     assert text.count("Memorize and track the chain(s)") == 2                  # one in-context example
     assert f"VAR {r.references[1]} = VAR {r.references[0]} \n" in text
-    assert text.endswith(f"5 variables are assigned the value {dict(r.meta)['value']}, they are: ")
+    assert text.endswith(f"5 variables are assigned the value {r.payload.value}, they are: ")
     r, text = first("fwe")
     assert text.endswith("the three most frequently appeared words are:") and " ... " in text
     words = text.split("coded words. ", 1)[1].split("\nQuestion:")[0].split()
@@ -111,17 +111,17 @@ def test_prompt_texts_follow_the_reference_templates(tok, data_dir):
 
 
 def test_seeds_change_samples_and_default_seed_is_42(tok):
-    a = RulerTask(TaskConfig(samples=4, seed=0, subtasks=("niah_single_2",))).requests(tok, 1024)
-    b = RulerTask(TaskConfig(samples=4, seed=7, subtasks=("niah_single_2",))).requests(tok, 1024)
+    a = make(RulerSuite, samples=4, seed=0, subtasks=("niah_single_2",)).requests(tok, 1024)
+    b = make(RulerSuite, samples=4, seed=7, subtasks=("niah_single_2",)).requests(tok, 1024)
     assert [r.references for r in a] != [r.references for r in b]
-    assert RulerTask(TaskConfig()).cfg.seed == 42 and PasskeyTask(TaskConfig()).cfg.seed == 0
-    assert RulerTask(TaskConfig(seed=0)).cfg.seed == 0
+    assert make(RulerSuite).cfg.seed == 42 and make(PasskeySuite).cfg.seed == 0
+    assert make(RulerSuite, seed=0).cfg.seed == 0
 
 
 def test_chat_template_tokens_are_counted(tok):
     tok.hf.chat_template = "<s>[INST] {{ messages[0]['content'] }} [/INST]"
     try:
-        reqs = RulerTask(TaskConfig(samples=2, template="chat", subtasks=("niah_single_1", "vt"))).requests(tok, 1024)
+        reqs = make(RulerSuite, samples=2, template="chat", subtasks=("niah_single_1", "vt")).requests(tok, 1024)
     finally:
         tok.hf.chat_template = None
     for r in reqs:
@@ -132,12 +132,12 @@ def test_chat_template_tokens_are_counted(tok):
 
 def test_qa_without_data_is_one_clear_error(tok, tmp_path):
     with pytest.raises(EvalError, match="--data-dir"):
-        RulerTask(TaskConfig(samples=1, subtasks=("qa_1",), data_dir=str(tmp_path))).requests(tok, 1024)
+        make(RulerSuite, samples=1, subtasks=("qa_1",), data_dir=str(tmp_path)).requests(tok, 1024)
 
 
 def test_unknown_subtask_is_an_error():
     with pytest.raises(EvalError, match="has no task 'niah_single_9'"):
-        RulerTask(TaskConfig(subtasks=("niah_single_9",)))
+        make(RulerSuite, subtasks=("niah_single_9",))
 
 
 # (prediction, references, string_match_all, string_match_part): reference scripts/eval/synthetic/constants.py
@@ -167,13 +167,11 @@ def test_postprocess():
 
 
 def _record(task, length, score_, rope="none"):
-    return Record(key=f"{task}{length}{rope}{score_}", model="m", backend="hf", rope=rope, suite="ruler",
-                  task=task, length=length, index=0, depth=None, seed=42, prompt_tokens=1, output="", seconds=0.0,
-                  score=score_)
+    return record(rope=rope, suite="ruler", task=task, length=length, seed=42, prompt_tokens=1, score=score_)
 
 
 def test_average_cells_effective_length_and_weighted_average():
-    from evalsuite.summary import summarize
+    from evalsuite.summary import labels_of, summarize
     recs = [_record(t, n, s) for n, s in [(4096, 1.0), (8192, 0.9), (16384, 0.5)] for t in ("vt", "cwe")]
     recs.append(_record("vt", 32768, 1.0))
     cells = summarize(recs)
@@ -182,9 +180,9 @@ def test_average_cells_effective_length_and_weighted_average():
     assert effective_length(avg) == 8192                     # stops at the first drop below 85.6
     assert weighted_average({1: 90.0, 2: 60.0}, True) == pytest.approx(70.0)
     assert weighted_average({1: 90.0, 2: 60.0}, False) == pytest.approx(80.0)
-    block = RulerTask.report_extras(cells, recs)[0]
-    assert block["table"]["rows"][0][-3:] == ["8k", f"{weighted_average(avg, True):.2f}",
-                                             f"{weighted_average(avg, False):.2f}"]
+    block = RulerSuite.report_blocks(cells, recs, labels_of(recs))[0]
+    assert block.rows[0][-3:] == ("8k", f"{weighted_average(avg, True):.2f}", f"{weighted_average(avg, False):.2f}")
+    assert all(c.derived == (c.task == "average") for c in cells)
 
 
 @pytest.mark.slow

@@ -75,13 +75,19 @@ def test_resume_after_sigkill(tiny_model, tmp_path):
     assert (killed / "summary.csv").read_text() == (straight / "summary.csv").read_text()
 
 
-def test_default_out_is_stable_so_a_rerun_resumes(tiny_model, tmp_path):
-    from evalsuite.cli import _default_out, build_parser
+def test_default_out_is_stable_so_a_rerun_resumes(tiny_model):
+    from dataclasses import replace
+
+    from evalsuite.identity import RunIdentity
     from evalsuite.rope import RopeSpec
-    args = build_parser().parse_args(["run", "--model", str(tiny_model), "--lengths", "256"])
-    ropes = [RopeSpec.parse("none")]
-    assert _default_out(args, ropes, [("passkey", ())]) == _default_out(args, ropes, [("passkey", ())])
-    assert str(_default_out(args, ropes, [("passkey", ())])).startswith("runs/")
+    from evalsuite.runner import RunConfig, default_out
+    from evalsuite.tasks.passkey import PasskeySuite
+    from suite_helpers import make
+    cfg = RunConfig(suites=(make(PasskeySuite),), lengths=(256,), ropes=(RopeSpec.parse("none"),), model=str(tiny_model))
+    ident = RunIdentity(str(tiny_model), "local:x", "hf", "transformers-5", "float32", "base", "none")
+    assert default_out(cfg, [ident]) == default_out(cfg, [ident])
+    assert str(default_out(cfg, [ident])).startswith("runs/model-hf-passkey-")
+    assert default_out(cfg, [replace(ident, dtype="bfloat16")]) != default_out(cfg, [ident])
 
 
 def test_import_is_light():

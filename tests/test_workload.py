@@ -7,10 +7,11 @@ import pytest
 
 from evalsuite import prebuild, workload
 from evalsuite.runner import build_workloads
-from evalsuite.task import Task, TaskConfig
-from evalsuite.tasks.ruler import RulerTask
+from evalsuite.suite import Suite, SuiteConfig
+from evalsuite.tasks.ruler import RulerSuite
 from evalsuite.tokenization import Tokenizer
 from evalsuite.types import EvalError, Request
+from suite_helpers import make
 from test_ruler import write_qa_fixtures
 
 
@@ -25,15 +26,15 @@ def _files(root):
 
 def test_parallel_prebuild_writes_the_same_cache_as_a_serial_build(tok, tmp_path, monkeypatch):
     data = write_qa_fixtures(tmp_path)
-    task = RulerTask(TaskConfig(samples=3, subtasks=("niah_single_1", "niah_multikey_2", "vt", "fwe", "qa_1"),
-                                data_dir=str(data)))
+    task = make(RulerSuite, samples=3, subtasks=("niah_single_1", "niah_multikey_2", "vt", "fwe", "qa_1"),
+                data_dir=str(data))
     built = {}
     for workers in (1, 2):
         root = tmp_path / f"cache{workers}"
         monkeypatch.setenv("EVALSUITE_CACHE", str(root))
         seen = []
         reqs = build_workloads([task], tok, (1024, 2048), workers, on_built=lambda c, s: seen.append(c))
-        assert len(seen) == 10 and {c.task.selected for c in seen} == {(t,) for t in task.selected}
+        assert len(seen) == 10 and {c.suite.selected for c in seen} == {(t,) for t in task.selected}
         built[workers] = (_files(root / "workloads"), [r.key for r in reqs])
     assert built[1] == built[2]                                   # byte-identical entries, same order
     serial = [r.key for n in (1024, 2048) for r in task.requests(tok, n)]
@@ -41,14 +42,14 @@ def test_parallel_prebuild_writes_the_same_cache_as_a_serial_build(tok, tmp_path
 
 
 def test_saved_ids_are_a_plain_npy_file(tok, tmp_path):
-    reqs = RulerTask(TaskConfig(samples=2, subtasks=("vt",))).requests(tok, 1024)
+    reqs = make(RulerSuite, samples=2, subtasks=("vt",)).requests(tok, 1024)
     workload.save(tmp_path / "k", reqs)
     ids = np.load(tmp_path / "k" / "ids.npy")
     assert ids.dtype == np.int32 and np.array_equal(ids, np.concatenate([r.prompt_ids for r in reqs]))
-    assert [r.key for r in workload.load(tmp_path / "k")] == [r.key for r in reqs]
+    assert [r.key for r in workload.load(tmp_path / "k", RulerSuite.payload_type)] == [r.key for r in reqs]
 
 
-class Flaky(Task):
+class Flaky(Suite):
     """Builds fine, except at the length named by FLAKY_MODE's second field (raise or die)."""
     name, version, subtasks, parallel_build = "flaky", 1, ("flaky",), True
 
@@ -60,17 +61,20 @@ class Flaky(Task):
             raise EvalError("flaky input")
         return [Request("flaky", "flaky", length, i, np.arange(length - 8, dtype=np.int32), 8, ("x",)) for i in range(2)]
 
+    def score(self, request, result):
+        raise AssertionError("not scored here")
+
 
 # a build that dies is only survivable in a worker (in the serial path it ends the process)
 @pytest.mark.parametrize("mode,workers", [("raise", 1), ("raise", 2), ("die", 2)])
 def test_a_failed_build_leaves_no_cache_entry(tok, tmp_path, monkeypatch, mode, workers):
     monkeypatch.setenv("EVALSUITE_CACHE", str(tmp_path))
     monkeypatch.setenv("FLAKY_MODE", f"{mode}:64")
-    task = Flaky(TaskConfig())
+    task = Flaky(SuiteConfig())
     with pytest.raises(EvalError, match="flaky input" if mode == "raise" else "worker died"):
         build_workloads([task], tok, (32, 64, 48), workers)
     root = tmp_path / "workloads"
-    bad = prebuild.cells_for([task], tok, (64,))[0].key
+    bad = prebuild.parts_for([task], tok, (64,))[0].key
     entries = list(root.iterdir()) if root.exists() else []
     assert not (root / bad).exists()
     assert all(workload.is_cached(p.name, root) for p in entries if not p.name.startswith(".tmp-"))
