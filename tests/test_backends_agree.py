@@ -6,7 +6,7 @@ import pytest
 
 from evalsuite.model import load_model_config
 from evalsuite.rope import BaseRope, RopeSpec
-from evalsuite.task import backend_class
+from evalsuite.suite import backend_class
 from evalsuite.tokenization import Tokenizer
 from evalsuite.types import Request
 
@@ -41,6 +41,10 @@ def assert_backends_agree(model: str, spec: str, lengths: list[int]) -> None:
         backend = backend_class(name)(model, rope, base, max(lengths), tok, "float32")
         try:
             results[name] = backend.logprobs(reqs)
+            if name == "vllm":     # one engine per distinct (hf_overrides, max_model_len), each load recorded
+                engines = {backend.engine_key(n) for n in lengths}
+                assert len(backend.engine_loads) == len(engines)
+                assert backend.load_seconds == sum(s for _, s in backend.engine_loads)
         finally:
             backend.close()
     for req, hf, vl in zip(reqs, results["hf"], results["vllm"]):
