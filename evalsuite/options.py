@@ -58,7 +58,8 @@ def suite_flags(suites: dict[str, type]) -> list[Flag]:
             if old is not None and old.kind is not kind:
                 raise EvalError(f"suites disagree on the type of {flag}: {old.targets[0][0]} and {name}")
             targets = (old.targets if old else ()) + ((name, f.name),)
-            help_text = old.help if old else f.metadata.get("help", "")
+            own_help = f.metadata.get("help", "")
+            help_text = own_help if not old else old.help if own_help in old.help else f"{old.help}; {own_help}"
             by_flag[flag] = Flag(flag, flag[2:].replace("-", "_"), kind, help_text,
                                  f.metadata.get("minimum"), targets)
     return list(by_flag.values())
@@ -90,7 +91,7 @@ def add_suite_flags(parser: argparse.ArgumentParser, suites: dict[str, type]) ->
     for f in suite_flags(suites):
         owners = ", ".join(sorted({s for s, _ in f.targets}))
         group.add_argument(f.flag, dest=f.dest, type=_converter(f), default=argparse.SUPPRESS,
-                           metavar=f.kind.__name__.upper(), help=f"{f.help} [{owners}]")
+                           metavar=f.kind.__name__.upper(), help=f"{f.help} [{owners}]".replace("%", "%%"))
 
 
 def suite_options(cls: type, args: argparse.Namespace, suites: dict[str, type]) -> Any:

@@ -22,8 +22,6 @@ from evalsuite.suite import Suite
 from evalsuite.tokenization import Framing, Tokenizer, fit_check
 from evalsuite.types import Request, Result, SampleScore, output_text
 
-from .passkey import HAYSTACK_HELP
-
 NEEDLE = "The best thing to do in San Francisco is eat a sandwich and sit in Dolores Park on a sunny day."
 QUESTION = "What is the best thing to do in San Francisco?"
 ANSWER_PREFIX = "The best thing to do in San Francisco is"
@@ -39,13 +37,12 @@ def keywords(text: str) -> list[str]:
     return [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
 
 
-DEPTHS_HELP = "needle depths per length, evenly spaced over 0-100%"
-
-
 @dataclass(frozen=True)
 class NiahOptions:
-    depths: int = option(10, DEPTHS_HELP, flag="--depths", minimum=1)
-    haystack: str | None = option(None, HAYSTACK_HELP, flag="--haystack")
+    depths: int = option(10, "niah: needle depths per length, evenly spaced over 0-100%", flag="--depths",
+                         minimum=1)
+    haystack: str | None = option(None, "niah: haystack text file or directory (default: the demo corpus)",
+                                  flag="--haystack")
 
 
 class NiahSuite(Suite):

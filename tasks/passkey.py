@@ -30,12 +30,10 @@ KEY_RANGE = (1, 50000)
 _FIRST_INT = re.compile(r"\d+")
 
 
-HAYSTACK_HELP = "text file or directory for haystacks (default: the demo corpus; passkey: repeated noise)"
-
-
 @dataclass(frozen=True)
 class PasskeyOptions:
-    haystack: str | None = option(None, HAYSTACK_HELP, flag="--haystack")
+    haystack: str | None = option(None, "passkey: filler text file or directory (default: the noise sentences)",
+                                  flag="--haystack")
 
 
 class PasskeySuite(Suite):

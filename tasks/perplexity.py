@@ -46,8 +46,6 @@ from evalsuite.tokenization import Tokenizer, _sentence_end_token_ids, fit_check
 from evalsuite.types import EvalError, LogprobResult, Payload, Request, Result, SampleScore
 
 from . import perplexity_corpus, perplexity_report
-from .niah import DEPTHS_HELP
-from .passkey import HAYSTACK_HELP
 
 # yarn eval/passkey.py template; LongRoPE uses 5-digit keys
 NEEDLE = "\nThe pass key is {key}. Remember it. {key} is the pass key.\n"
@@ -56,16 +54,16 @@ ANSWER = " {key}"
 KEY_RANGE = (10000, 99999)
 DEMO_EXTRA_WINDOWS = 4                 # sliding windows after the first in each demo document
 N_BINS = perplexity_report.N_BINS
-DATA_DIR_HELP = "local data set files (RULER qa, LongBench, perplexity pg19/ and proofpile/ copies)"
 
 
 @dataclass(frozen=True)
 class PerplexityOptions:
     stride: int = option(256, "sliding-window perplexity stride", flag="--stride", minimum=1)
-    depths: int = option(10, DEPTHS_HELP, flag="--depths", minimum=1)
-    haystack: str | None = option(None, HAYSTACK_HELP + "; perplexity also takes pg19 or proofpile (hub)",
-                                  flag="--haystack")
-    data_dir: str | None = option(None, DATA_DIR_HELP, flag="--data-dir")
+    depths: int = option(10, "perplexity: depths of the needle-driven perplexity's needles", flag="--depths",
+                         minimum=1)
+    haystack: str | None = option(None, "perplexity: documents from a text file or directory, or pg19 / proofpile "
+                                        "(hub data sets; default: the demo corpus)", flag="--haystack")
+    data_dir: str | None = option(None, "perplexity: folder with local pg19/ and proofpile/ copies", flag="--data-dir")
 
 
 @dataclass(frozen=True)

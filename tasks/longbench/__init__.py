@@ -26,12 +26,9 @@ from evalsuite.types import Payload, Request, Result, SampleScore, output_text
 from . import build, data, metrics, rescore, results
 from .prompts import DATASETS, E_DATASETS, MAX_NEW_TOKENS, NEWLINE_STOP, bucket
 
-DATA_DIR_HELP = "local data set files (RULER qa, LongBench, perplexity pg19/ and proofpile/ copies)"
-
-
 @dataclass(frozen=True)
 class LongBenchOptions:
-    data_dir: str | None = option(None, DATA_DIR_HELP, flag="--data-dir")
+    data_dir: str | None = option(None, "longbench: folder with LongBench's <dataset>.jsonl files", flag="--data-dir")
 
 
 @dataclass(frozen=True)

@@ -32,14 +32,11 @@ from evalsuite.types import Record, Request, Result, SampleScore, output_text
 from . import scoring
 from .spec import DEFAULT_SAMPLES, DEFAULT_SEED, NIAH_ARGS, QA_DATASET, TASKS, THRESHOLD, RulerPayload
 
-DATA_DIR_HELP = "local data set files (RULER qa, LongBench, perplexity pg19/ and proofpile/ copies)"
-
-
 @dataclass(frozen=True)
 class RulerOptions:
-    haystack: str | None = option(None, "text file or directory for essay haystacks, or hf:<data set> "
+    haystack: str | None = option(None, "ruler: essay haystack text file or directory, or hf:<data set> "
                                         "(default: the demo corpus)", flag="--haystack")
-    data_dir: str | None = option(None, DATA_DIR_HELP, flag="--data-dir")
+    data_dir: str | None = option(None, "ruler: folder with the QA data sets (SQuAD, HotpotQA)", flag="--data-dir")
 
 
 class RulerSuite(Suite):
