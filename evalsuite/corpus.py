@@ -114,8 +114,8 @@ class Writer:
         self.rng = rng
         self.people = [f"{n} {s}" if rng.random() < 0.3 else n
                        for n, s in zip(rng.sample(NAMES, 6), rng.sample(SURNAMES, 6))]
-        self.places = rng.sample(FILLER_PLACES, 4)
-        self.objects = rng.sample(OBJECTS, 5)
+        self.places: list[str] = rng.sample(FILLER_PLACES, 4)
+        self.objects: list[str] = rng.sample(OBJECTS, 5)
         self.facts: list[str] = []
 
     def _p(self) -> str:

@@ -44,7 +44,7 @@ def _base_type(hint: Any) -> type:
     return args[0]
 
 
-def suite_flags(suites: dict[str, type]) -> list[Flag]:
+def suite_flags(suites: dict[str, Any]) -> list[Flag]:
     """Every flag the installed suites declare; a shared flag declared twice must agree on type."""
     by_flag: dict[str, Flag] = {}
     for name, cls in suites.items():
@@ -86,7 +86,7 @@ def _converter(flag: Flag) -> Callable[[str], Any]:
     return convert
 
 
-def add_suite_flags(parser: argparse.ArgumentParser, suites: dict[str, type]) -> None:
+def add_suite_flags(parser: argparse.ArgumentParser, suites: dict[str, Any]) -> None:
     group = parser.add_argument_group("suite options (each applies to the suites that declare it)")
     for f in suite_flags(suites):
         owners = ", ".join(sorted({s for s, _ in f.targets}))
@@ -94,7 +94,7 @@ def add_suite_flags(parser: argparse.ArgumentParser, suites: dict[str, type]) ->
                            metavar=f.kind.__name__.upper(), help=f"{f.help} [{owners}]".replace("%", "%%"))
 
 
-def suite_options(cls: type, args: argparse.Namespace, suites: dict[str, type]) -> Any:
+def suite_options(cls: Any, args: argparse.Namespace, suites: dict[str, Any]) -> Any:
     """The Options instance of suite `cls` from the parsed command line (defaults elsewhere)."""
     values = {}
     for f in suite_flags(suites):
@@ -105,6 +105,6 @@ def suite_options(cls: type, args: argparse.Namespace, suites: dict[str, type]) 
     return cls.Options(**values)
 
 
-def given_options(args: argparse.Namespace, suites: dict[str, type]) -> dict[str, Any]:
+def given_options(args: argparse.Namespace, suites: dict[str, Any]) -> dict[str, Any]:
     """The suite flags the user gave (for the default run directory name and run.json)."""
     return {f.flag: getattr(args, f.dest) for f in suite_flags(suites) if hasattr(args, f.dest)}

@@ -248,7 +248,7 @@ class RopeSpec(ABC):
         """The longest context this setting is meant to hold."""
         return round(float(self.p["factor"]) * self.original(base))
 
-    def validate(self, base: BaseRope) -> None:
+    def validate(self, base: BaseRope) -> None:  # noqa: B027 - most methods have nothing to check
         """Checks against the model (parse-time checks cannot see it)."""
 
     # ---- overrides -----------------------------------------------------------

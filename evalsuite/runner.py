@@ -7,6 +7,7 @@ identity (evalsuite.identity), so changing anything a score depends on re-runs.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import sys
@@ -69,8 +70,8 @@ def build_workloads(suites: Sequence[Suite], tok: Tokenizer, lengths: Sequence[i
     prebuild.build_missing(parts, tok, workers, on_built=on_built)
     reqs: list[Request] = []
     for p in parts:
-        reqs.extend(workload.load_or_build(p.key, lambda p=p: p.suite.requests(tok, p.length),
-                                           payload_type=p.suite.payload_type))
+        build = functools.partial(p.suite.requests, tok, p.length)
+        reqs.extend(workload.load_or_build(p.key, build, payload_type=p.suite.payload_type))
     return reqs
 
 

@@ -49,8 +49,8 @@ class Command:
 
     name: str
     help: str
-    add_arguments: Callable[["argparse.ArgumentParser"], None]
-    run: Callable[["argparse.Namespace"], int]
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
 
 
 class Suite(ABC):
@@ -105,7 +105,7 @@ class Suite(ABC):
     def score(self, request: Request, result: Result) -> SampleScore:
         """Score one sample (a Generation for generate requests, a LogprobResult for logprobs)."""
 
-    def parts(self) -> list["Suite"]:
+    def parts(self) -> list[Suite]:
         """Independently cached pieces whose requests, in order, are this suite's requests.
         Finer cache cells are reused across task selections and built in parallel."""
         return [self]
@@ -119,14 +119,14 @@ class Suite(ABC):
         return 100.0 * sum(r.score for r in records) / len(records) if records else float("nan")
 
     @classmethod
-    def derived_cells(cls, cells: list["ScoreCell"]) -> list["ScoreCell"]:
+    def derived_cells(cls, cells: list[ScoreCell]) -> list[ScoreCell]:
         """Extra summary cells computed from this suite's cells (e.g. an average task).
         They go into summary.csv, the terminal table and the report like any other cell."""
         return []
 
     @classmethod
-    def report_blocks(cls, cells: list["ScoreCell"], records: Sequence[Record],
-                      labels: dict[str, str]) -> list["Block"]:
+    def report_blocks(cls, cells: list[ScoreCell], records: Sequence[Record],
+                      labels: dict[str, str]) -> list[Block]:
         """Extra report blocks (evalsuite.reports.blocks Table / Chart) for this suite;
         `labels` maps a record's setting key to its report label."""
         return []

@@ -31,8 +31,8 @@ class Tokenizer:
         self.hf.model_max_length = 1 << 40
 
     @classmethod
-    def load(cls, model: str) -> "Tokenizer":
-        from transformers import AutoTokenizer    # lazy: `import evalsuite` stays light
+    def load(cls, model: str) -> Tokenizer:
+        from transformers import AutoTokenizer  # lazy: `import evalsuite` stays light
         try:
             tok = AutoTokenizer.from_pretrained(model)
         except (OSError, ValueError) as e:
@@ -92,7 +92,7 @@ class Framing:
     tail: list[int]
 
     @classmethod
-    def for_tokenizer(cls, tok: Tokenizer, template: str) -> "Framing":
+    def for_tokenizer(cls, tok: Tokenizer, template: str) -> Framing:
         if template == "base":
             return cls(list(tok.bos), [])
         if template == "chat":

@@ -21,6 +21,7 @@ class EvalError(Exception):
 
 
 P = TypeVar("P", bound="Payload")
+TokenIds = Union[Sequence[int], np.ndarray]      # a list, or a slice of the memory-mapped cache
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class Request:
     task: str                        # the subtask within the suite (e.g. RULER's "vt")
     length: int                      # the context length this sample was built for
     index: int                       # sample number within (task, length)
-    prompt_ids: Sequence[int]
+    prompt_ids: TokenIds
     max_new_tokens: int
     references: tuple[str, ...]      # gold answers, used by the suite's scorer
     depth: float | None = None       # needle depth in percent, where the task has one
@@ -85,8 +86,8 @@ class Request:
         return d
 
     @classmethod
-    def from_header(cls, d: dict[str, Any], prompt_ids: Sequence[int],
-                    payload_type: type[Payload] | None = None) -> "Request":
+    def from_header(cls, d: dict[str, Any], prompt_ids: TokenIds,
+                    payload_type: type[Payload] | None = None) -> Request:
         d = dict(d)
         d["references"] = tuple(d["references"])
         raw = d.pop("payload", None)
@@ -172,7 +173,7 @@ class Record:
         return d
 
     @classmethod
-    def from_json(cls, d: Any, where: str = "store record") -> "Record":
+    def from_json(cls, d: Any, where: str = "store record") -> Record:
         """Validate one stored line's schema: a damaged or foreign line is a one-line error."""
         if not isinstance(d, dict):
             raise EvalError(f"{where} is not a JSON object")

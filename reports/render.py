@@ -125,7 +125,8 @@ def _heatmaps(records: list[Record], labels: dict[str, str]) -> list[Map]:
             acc[(lengths.index(r.length), depths.index(r.depth or 0.0))].append(r.score)
         grid = {k: sum(v) / len(v) for k, v in acc.items()}
         overall = sum(r.score for r in rows) / len(rows)
-        maps.append(Map(setting, suite, task, 100 * overall, heatmap([format_length(n) for n in lengths], depths, grid)))
+        svg = heatmap([format_length(n) for n in lengths], depths, grid)
+        maps.append(Map(setting, suite, task, 100 * overall, svg))
     return maps
 
 

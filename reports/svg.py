@@ -22,8 +22,12 @@ def heat_color(value: float) -> str:
     for (x0, c0), (x1, c1) in zip(HEAT_STOPS, HEAT_STOPS[1:]):
         if v <= x1:
             t = (v - x0) / (x1 - x0)
-            return "#%02x%02x%02x" % tuple(round(a + (b - a) * t) for a, b in zip(c0, c1))
-    return "#%02x%02x%02x" % HEAT_STOPS[-1][1]
+            return _hex(tuple(round(a + (b - a) * t) for a, b in zip(c0, c1)))
+    return _hex(HEAT_STOPS[-1][1])
+
+
+def _hex(rgb: tuple[int, ...]) -> str:
+    return "#" + "".join(f"{c:02x}" for c in rgb)
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ class NiahSuite(Suite):
         n_context = length - MAX_NEW_TOKENS - fixed
         repeats = self.samples or 1
         hay = get_haystack(tok, self.opts.haystack, n_context * (repeats + 1))
-        out = []
+        out: list[Request] = []
         for depth in depth_grid(self.opts.depths):
             for r in range(repeats):
                 # repeat r reads the haystack from a later sentence start

@@ -23,7 +23,8 @@ Subtasks (`--suite perplexity:sliding,truncate,needle`, all three by default):
             the question at the end, only the answer tokens scored.
 `--samples` is the number of documents (default 10); `--haystack` picks the corpus (see
 perplexity_corpus): documents need at least L-1 tokens; the demo's held-out documents are made
-L-1 + 4*S tokens long, so each has five full windows. The cell score (summary.csv) is YaRN's aggregation; the token-weighted
+L-1 + 4*S tokens long, so each has five full windows. The cell score (summary.csv) is YaRN's aggregation;
+the token-weighted
 perplexity, per-document values and the NLL-vs-position curve are in the report.
 Known backend difference: a short last window of a document is run at its own length by HF
 while vLLM serves it with the engine built for L; dynamic NTK and LongRoPE choose their
@@ -132,7 +133,7 @@ class PerplexitySuite(Suite):
         return out
 
     def _windowed(self, docs, bos, body, length, task, stride) -> list[Request]:
-        out = []
+        out: list[Request] = []
         for doc in docs:
             for begin, end, n_scored in sliding_windows(len(doc.ids), body, stride):
                 ids = np.concatenate([np.asarray(bos, dtype=np.int32), doc.ids[begin:end]])
@@ -144,7 +145,7 @@ class PerplexitySuite(Suite):
     def _needles(self, tok: Tokenizer, bos: list[int], length: int) -> list[Request]:
         question = tok.encode(QUESTION)
         docs = self._documents(tok, length - len(bos), length - len(bos))
-        out = []
+        out: list[Request] = []
         for doc in docs:
             ends = np.flatnonzero(np.isin(doc.ids, _sentence_end_token_ids(tok, np.unique(doc.ids)))) + 1
             for depth in depth_grid(self.opts.depths):

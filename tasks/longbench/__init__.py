@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from evalsuite.options import option
-from evalsuite.suite import Suite
+from evalsuite.suite import Command, Suite
 from evalsuite.tokenization import Tokenizer
 from evalsuite.types import Payload, Request, Result, SampleScore, output_text
 
 from . import build, data, metrics, rescore, results
 from .prompts import DATASETS, E_DATASETS, MAX_NEW_TOKENS, NEWLINE_STOP, bucket
+
 
 @dataclass(frozen=True)
 class LongBenchOptions:
@@ -53,7 +54,7 @@ class LongBenchSuite(Suite):
     e: ClassVar[bool] = False
     Options = LongBenchOptions
     payload_type = LongBenchPayload
-    commands = (rescore.COMMAND,)
+    commands: ClassVar[tuple[Command, ...]] = (rescore.COMMAND,)
 
     def cache_params(self) -> dict[str, Any]:
         return {**super().cache_params(), "data": data.fingerprint(self.selected, self.e, self.opts.data_dir)}
@@ -104,7 +105,7 @@ class LongBenchESuite(LongBenchSuite):
     subtasks = E_DATASETS
     description = "LongBench-E: 13 data sets scored per length bucket (0-4k, 4-8k, 8k+ words)"
     e = True
-    commands = ()
+    commands: ClassVar[tuple[Command, ...]] = ()      # the longbench suite's `score` covers both
 
     def _chosen(self, samples: list[data.Sample], dataset: str) -> list[tuple[int, str]]:
         taken: dict[str, int] = {}

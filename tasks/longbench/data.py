@@ -167,7 +167,7 @@ def fingerprint(datasets_: tuple[str, ...], e: bool, data_dir: str | None) -> di
     """What, about the data, a cached workload depends on (local files: size and mtime)."""
     if not data_dir:
         return {"hub": f"{HUB_REPO}/{HUB_ARCHIVE}"}
-    stamp = []
+    stamp: list[tuple[object, ...]] = []
     for ds in datasets_:
         try:
             p = _local_file(data_dir, file_name(ds, e))

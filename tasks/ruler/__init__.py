@@ -32,6 +32,7 @@ from evalsuite.types import Record, Request, Result, SampleScore, output_text
 from . import scoring
 from .spec import DEFAULT_SAMPLES, DEFAULT_SEED, NIAH_ARGS, QA_DATASET, TASKS, THRESHOLD, RulerPayload
 
+
 @dataclass(frozen=True)
 class RulerOptions:
     haystack: str | None = option(None, "ruler: essay haystack text file or directory, or hf:<data set> "

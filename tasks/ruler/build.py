@@ -25,7 +25,7 @@ _SPACE_MARKS = (" ", "\u0120", "\u2581")       # " ", byte-level "Ġ", sentencep
 class Encoder:
     """Memoized piece encoder plus per-token character classes for safe cuts."""
 
-    _by_tok: dict[str, "Encoder"] = {}
+    _by_tok: dict[str, Encoder] = {}
 
     def __init__(self, tok: Tokenizer):
         self.tok = tok
@@ -39,7 +39,7 @@ class Encoder:
         self.newline_end = np.zeros(n, dtype=bool)
 
     @classmethod
-    def get(cls, tok: Tokenizer) -> "Encoder":
+    def get(cls, tok: Tokenizer) -> Encoder:
         enc = cls._by_tok.get(tok.fingerprint)
         if enc is None or enc.tok is not tok:
             enc = cls._by_tok[tok.fingerprint] = cls(tok)
@@ -100,7 +100,7 @@ class Stream:
         self.enc, self.ids, self.slots = enc, ids, slots     # slots: sorted sentence or line starts
 
     @classmethod
-    def of(cls, enc: Encoder, ids: np.ndarray, slot_kind: str) -> "Stream":
+    def of(cls, enc: Encoder, ids: np.ndarray, slot_kind: str) -> Stream:
         ids = np.asarray(ids, dtype=np.int32)
         enc.classify(ids)
         after_nl = np.flatnonzero(enc.newline_end[ids[:-1]]) + 1
@@ -152,11 +152,12 @@ def ragged(segments: list[tuple[list[np.ndarray], np.ndarray]]) -> tuple[np.ndar
     """
     n_rows = len(segments[0][1])
     padded = [(*_padded(table), np.asarray(idx)) for table, idx in segments]
-    seg_lens = np.stack([lens[idx] for _, lens, idx in padded], axis=1) if n_rows else np.zeros((0, len(padded)), np.int64)
+    seg_lens = (np.stack([lens[idx] for _, lens, idx in padded], axis=1) if n_rows
+                else np.zeros((0, len(padded)), np.int64))
     row_lens = seg_lens.sum(axis=1)
     seg_starts = np.cumsum(seg_lens, axis=1) - seg_lens + (np.cumsum(row_lens) - row_lens)[:, None]
     out = np.empty(int(row_lens.sum()), dtype=np.int32)
-    for k, (pad, lens, idx) in enumerate(padded):
+    for k, (pad, _lens, idx) in enumerate(padded):
         sl = seg_lens[:, k]
         for col in range(pad.shape[1]):
             rows = np.flatnonzero(sl > col)

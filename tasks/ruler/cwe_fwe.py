@@ -46,8 +46,8 @@ def _fill(r: int, supply: dict[int, int], item_cost: int, max_items: int) -> lis
     for ln in items:
         c = item_cost + ln
         for t in range(r, c - 1, -1):
-            prev = best[t - c]
-            if prev is not None and len(prev) < max_items and (best[t] is None or len(prev) + 1 < len(best[t])):
+            prev, cur = best[t - c], best[t]
+            if prev is not None and len(prev) < max_items and (cur is None or len(prev) + 1 < len(cur)):
                 best[t] = prev + [ln]
     return best[r]
 
@@ -69,7 +69,8 @@ def cwe_requests(tok: Tokenizer, framing: Framing, length: int, samples: int, se
     wl = np.fromiter((len(x) for x in word_ids), np.int64, len(words))
     sep = enc(" ")
     small = length < 4096
-    (ex_n, ex_fc, ex_fu), (fc, fu) = ((20, 3, 1), (6, 1)) if small else ((40, 10, 3), (CWE_ARGS["freq_cw"], CWE_ARGS["freq_ucw"]))
+    (ex_n, ex_fc, ex_fu), (fc, fu) = (((20, 3, 1), (6, 1)) if small
+                                      else ((40, 10, 3), (CWE_ARGS["freq_cw"], CWE_ARGS["freq_ucw"])))
     ncw = CWE_ARGS["num_cw"]
     pre, post, prefix = enc(CWE_TEMPLATE[0]), enc(CWE_TEMPLATE[1]), enc(CWE_TEMPLATE[2])
     head_rest = framing.head[len(tok.bos):] if framing.tail else []
@@ -158,7 +159,8 @@ def fwe_requests(tok: Tokenizer, framing: Framing, length: int, samples: int, se
         g = np_rng("ruler-fwe-vocab", seed, length, i)
         vocab = np.zeros(0, dtype=f"S{wordlen}")
         while len(vocab) < vocab_size:
-            codes = (g.integers(0, 26, (vocab_size + 16, wordlen), dtype=np.uint8) + ord("a")).view(f"S{wordlen}")
+            shape = (int(vocab_size) + 16, wordlen)
+            codes = (g.integers(0, 26, shape, dtype=np.uint8) + ord("a")).view(f"S{wordlen}")  # type: ignore[arg-type]
             vocab = np.unique(np.concatenate([vocab, codes.ravel()]))
         vocab = vocab[np.sort(g.permutation(len(vocab))[:vocab_size])]   # sorted, as the reference
         vocab_l = [w.decode() for w in vocab[shuffle[:n_enc]]]
@@ -168,7 +170,7 @@ def fwe_requests(tok: Tokenizer, framing: Framing, length: int, samples: int, se
     out = []
     k = np.arange(1, n_enc + 1, dtype=np.float64)
     share = k ** -alpha / zeta
-    for i, vocab in enumerate(vocabs):
+    for i, vocab_words in enumerate(vocabs):
         ids_tab = encoded[i * n_enc:(i + 1) * n_enc]
         wl = np.fromiter((len(x) for x in ids_tab), np.int64, n_enc)
         counts = _fwe_counts(C, share, wl)
@@ -181,7 +183,7 @@ def fwe_requests(tok: Tokenizer, framing: Framing, length: int, samples: int, se
             seq[j], seq[-1] = seq[-1], seq[j]
         context, _ = ragged([(ids_tab, seq)])
         ids = join([framing.head, pre, context, post, framing.tail, prefix])
-        out.append(Request("ruler", "fwe", length, i, ids, max_new, tuple(vocab[1:4]), seed=seed))
+        out.append(Request("ruler", "fwe", length, i, ids, max_new, tuple(vocab_words[1:4]), seed=seed))
     return out
 
 

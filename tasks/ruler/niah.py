@@ -28,7 +28,7 @@ from evalsuite.types import Request
 
 from .build import Encoder, Stream, insert_at, join, need, np_rng, pick_slots, ragged
 from .sources import essay_stream, noise_stream, wonder_words
-from .spec import DEPTHS, MAX_NEW, NEEDLE, NIAH_ARGS, NIAH_TEMPLATE, NiahArgs, singular, RulerPayload
+from .spec import DEPTHS, MAX_NEW, NEEDLE, NIAH_ARGS, NIAH_TEMPLATE, NiahArgs, RulerPayload, singular
 
 POOL = 65_536
 

@@ -170,7 +170,8 @@ def _headers(tok: Tokenizer, n: int) -> tuple[list[np.ndarray], np.ndarray]:
     table, lens = _HEADERS.get(tok.fingerprint, ([], np.zeros(0, np.int64)))
     if len(table) < n:
         more = max(n, 2 * len(table)) - len(table)
-        table = table + Encoder.get(tok).many([DOCUMENT_PROMPT.format(i=j + 1) for j in range(len(table), len(table) + more)])
+        headers = [DOCUMENT_PROMPT.format(i=j + 1) for j in range(len(table), len(table) + more)]
+        table = table + Encoder.get(tok).many(headers)
         lens = np.fromiter((len(h) for h in table), np.int64, len(table))
         _HEADERS[tok.fingerprint] = (table, lens)
     return table, lens
@@ -216,7 +217,8 @@ def _fill(enc, docs, cand, n, n_gold, r, headers, sep):
             raise EvalError("RULER qa: the gold documents leave too few tokens for the question: use longer --lengths")
         n -= 1
         r += len(headers[n]) + len(docs[cand[n]])
-    pieces, k, misses = [], n, 0
+    pieces: list[int] = []
+    k, misses = n, 0
     while r > 0:
         h = len(headers[min(n + len(pieces), len(headers) - 1)])
         d = docs[cand[n + (k - n) % max(len(cand) - n, 1)]]

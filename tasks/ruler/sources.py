@@ -12,7 +12,7 @@ Reference: NVIDIA/RULER `scripts/data/synthetic/niah.py` and `variable_tracking.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -87,7 +87,7 @@ def _hub_text(source: str) -> str:
     return "\n\n".join(str(t) for t in ds[column])
 
 
-@lru_cache(maxsize=None)
+@cache
 def wonder_words() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """(adjectives, nouns, verbs) as shipped by wonderwords (read offline from the package)."""
     try:
@@ -103,7 +103,7 @@ def wonder_words() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     return read("adjectivelist.txt"), read("nounlist.txt"), read("verblist.txt")
 
 
-@lru_cache(maxsize=None)
+@cache
 def cwe_words() -> tuple[str, ...]:
     """common_words_extraction.py: sorted(set(nouns + adjs + verbs)) (shuffled per sample here)."""
     adjs, nouns, verbs = wonder_words()

@@ -85,8 +85,8 @@ def vt_requests(tok: Tokenizer, framing: Framing, length: int, samples: int, see
     per = 3 + hops + 1
     out = []
     for i, (rng, names, value) in enumerate(plans):
-        icl, post, prefix, *chain = encoded[i * per:(i + 1) * per]
-        n_hay = budget - len(framing.head) - len(icl) - len(pre) - len(post) - len(framing.tail) \
+        icl_ids, post, prefix, *chain = encoded[i * per:(i + 1) * per]
+        n_hay = budget - len(framing.head) - len(icl_ids) - len(pre) - len(post) - len(framing.tail) \
             - len(prefix) - sum(len(c) for c in chain)
         need(n_hay, "ruler vt", length)
         st = noise_stream(tok, n_hay + 4096)
@@ -94,7 +94,7 @@ def vt_requests(tok: Tokenizer, framing: Framing, length: int, samples: int, see
         slots = st.slots_in(s, s + n_hay)
         picks = sorted(pick_slots(rng, slots if len(slots) else np.asarray([s]), len(chain), s))
         context = insert_at(st.ids[s:s + n_hay], picks, chain)
-        ids = join([framing.head, icl, pre, *context, post, framing.tail, prefix])
+        ids = join([framing.head, icl_ids, pre, *context, post, framing.tail, prefix])
         out.append(Request("ruler", "vt", length, i, ids, max_new, tuple(names), seed=seed,
                            payload=RulerPayload(value=value)))
     return out
