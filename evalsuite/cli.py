@@ -15,7 +15,7 @@ from . import __version__
 from .lengths import parse_lengths
 from .options import add_suite_flags, given_options, suite_options
 from .rope import RopeSpec, method_help
-from .suite import SuiteConfig, backend_names, parse_suites, suite_classes
+from .suite import SuiteConfig, backend_class, backend_names, parse_suites, suite_classes
 from .types import EvalError
 
 
@@ -84,8 +84,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     labels = [r.label for r in ropes]
     if len(set(labels)) != len(labels):
         raise EvalError(f"--rope repeats a setting: {labels}")
-    if args.backend not in backend_names():
-        raise EvalError(f"unknown --backend {args.backend!r}: choose one of {', '.join(backend_names())}")
+    backend_class(args.backend)                   # an unknown name fails here, before anything is built
     out = Path(args.out) if args.out else None
     if out is not None and out.exists() and not out.is_dir():
         raise EvalError(f"--out {out} is a file: give a directory")

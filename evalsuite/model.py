@@ -2,11 +2,18 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from .types import EvalError
 
 DEMO_MODEL = Path(__file__).parent / "demo_model"
+
+
+def hub_offline() -> bool:
+    """Whether the user switched the hub off (then data set loaders fail at once, with one line)."""
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on")
+               for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
 
 
 def resolve_model(model: str | None) -> str:

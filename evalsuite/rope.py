@@ -3,8 +3,8 @@
 `RopeSpec.parse("yarn:factor=4,original=4096")` picks the method's class, which
 checks its parameters once and owns everything else about the method: its
 capacity, its transformers config (`to_hf`) and its vLLM overrides (`to_vllm`).
-A new method is one registered class. The silent pitfalls of
-../shared/reference/rope-backends.md are handled here:
+A new method is one registered class. The silent pitfalls measured in vLLM 0.32 and
+transformers 5 are handled here:
 
 1. the whole `rope_parameters` dict is always sent, `rope_theta` and `rope_type` included
    (and the checkpoint's `partial_rotary_factor`, which the dict would otherwise drop);

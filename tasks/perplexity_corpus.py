@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from evalsuite.model import hub_offline
 from evalsuite.tokenization import Tokenizer
 from evalsuite.types import EvalError
 
@@ -174,7 +174,7 @@ def _hub_texts(source: str, data_dir: str | None) -> list[str]:
             builder = "parquet" if files[0].endswith(".parquet") else "json"
             ds = datasets.load_dataset(builder, data_files=files, split="train")
         else:
-            if _offline():
+            if hub_offline():
                 raise EvalError(f"--haystack {source} needs the hub data set {spec.name} but the hub is offline "
                                 f"(HF_HUB_OFFLINE/HF_DATASETS_OFFLINE): put its files under "
                                 f"--data-dir DIR/{source}/ or give a local text file or directory")
@@ -188,8 +188,3 @@ def _hub_texts(source: str, data_dir: str | None) -> list[str]:
     if spec.feature not in ds.column_names:
         raise EvalError(f"the {source} corpus has no {spec.feature!r} column (columns: {ds.column_names})")
     return list(ds[spec.feature])
-
-
-def _offline() -> bool:
-    return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on")
-               for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))

@@ -22,6 +22,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from evalsuite.model import hub_offline
 from evalsuite.types import EvalError
 
 HUB_REPO = "THUDM/LongBench"
@@ -97,11 +98,6 @@ def read_jsonl(path: Path) -> list[Sample]:
     return out
 
 
-def _offline() -> bool:
-    return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on")
-               for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
-
-
 def _download_archive() -> Path:
     """data.zip of the hub repository (huggingface_hub caches it; downloaded once)."""
     from huggingface_hub import hf_hub_download
@@ -130,7 +126,7 @@ def _extract(archive: Path, name: str) -> Path:
 
 
 def _hub_samples(name: str) -> list[Sample]:
-    if _offline():
+    if hub_offline():
         raise EvalError(f"LongBench needs {name} but the hub is offline (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE): "
                         "pass --data-dir DIR holding the released jsonl files (data.zip of THUDM/LongBench)")
     try:

@@ -171,7 +171,6 @@ METRIC: dict[str, Callable[..., float]] = {
     "passage_retrieval_en": retrieval, "passage_count": count, "passage_retrieval_zh": retrieval_zh,
     "lcc": code_sim, "repobench-p": code_sim,
 }
-METRIC_NAME = {ds: fn.__name__ for ds, fn in METRIC.items()}
 
 
 def score_sample(dataset: str, prediction: str, answers: Sequence[str],

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evalsuite.haystacks import NOISE  # noqa: F401 - the RULER noise unit, re-exported for the generators
 from evalsuite.types import Payload
 
 TASKS = ("niah_single_1", "niah_single_2", "niah_single_3", "niah_multikey_1", "niah_multikey_2",
@@ -24,7 +25,6 @@ THRESHOLD = 85.6          # RULER README: Llama-2-7B (4k) average, the effective
 # constants.py: TASKS[...]['tokens_to_generate']
 MAX_NEW = {"niah": 128, "vt": 30, "cwe": 120, "fwe": 50, "qa": 32}
 
-NOISE = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again."
 NEEDLE = "One of the special magic {type_needle_v} for {key} is: {value}."
 # niah.py: DEPTHS = np.round(np.linspace(0, 100, num=40)).astype(int)
 DEPTHS = [int(d) for d in np.round(np.linspace(0, 100, num=40, endpoint=True)).astype(int)]
