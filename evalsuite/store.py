@@ -11,6 +11,7 @@ The store assumes one writer per run directory (one process appending).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterable
@@ -64,14 +65,15 @@ class ResultStore:
         if not self.path.exists():
             return []
         out, seen = [], set()
-        with open(self.path, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if not line.endswith("\n"):
+        with open(self.path, "rb") as f:
+            for n, raw in enumerate(f, 1):
+                if not raw.endswith(b"\n"):
                     break                      # torn tail: never trusted
+                where = f"{self.path}:{n}"
                 try:
-                    rec = Record.from_json(json.loads(line))
-                except (json.JSONDecodeError, TypeError) as e:
-                    raise EvalError(f"{self.path}:{n} is not a valid record ({e}); "
+                    rec = Record.from_json(json.loads(raw.decode("utf-8")), where)
+                except (UnicodeDecodeError, json.JSONDecodeError, TypeError) as e:
+                    raise EvalError(f"{where} is not a valid record ({type(e).__name__}: {str(e)[:120]}); "
                                     "the store is damaged: move it aside and rerun") from None
                 if rec.key not in seen:
                     seen.add(rec.key)
@@ -103,17 +105,26 @@ class ResultStore:
                 while view:                    # one write call unless the kernel takes less
                     view = view[f.write(view):]
                 os.fsync(f.fileno())
-            except BaseException:
+            except BaseException as e:
                 try:                           # a failed write (disk full) must not leave a torn line behind
                     os.ftruncate(f.fileno(), start)
                 except OSError:
                     pass
+                if isinstance(e, OSError):
+                    raise EvalError(f"cannot append to {self.path}: {e.strerror or e}; the records stored "
+                                    "so far are intact: free space and rerun the same command to resume") from None
                 raise
         self._keys.update(new)
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write a whole file so that readers see the old or the new version, never half."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    """Write a whole file so that readers see the old or the new version, never half; a failed
+    write (disk full, read-only place) is one line naming the path, with no temporary file left."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise EvalError(f"cannot write {path}: {e.strerror or e}") from None
