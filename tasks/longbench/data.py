@@ -20,6 +20,7 @@ import json
 import os
 import zipfile
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from evalsuite.model import hub_offline
@@ -67,8 +68,8 @@ def sample_from_row(row: dict, where: str) -> Sample:
         raise EvalError(f"{where}: `answers` must be a list of strings, got {answers!r:.80}")
     if classes is not None and (not isinstance(classes, list) or not all(isinstance(c, str) for c in classes)):
         raise EvalError(f"{where}: `all_classes` must be null or a list of strings, got {classes!r:.80}")
-    if not isinstance(row["length"], int) or isinstance(row["length"], bool):
-        raise EvalError(f"{where}: `length` must be an integer, got {row['length']!r:.40}")
+    if not isinstance(row["length"], int) or isinstance(row["length"], bool) or row["length"] < 0:
+        raise EvalError(f"{where}: `length` must be a whole number >= 0, got {row['length']!r:.40}")
     for f in ("input", "context"):
         if not isinstance(row[f], str):
             raise EvalError(f"{where}: `{f}` must be a string, got {type(row[f]).__name__}")
@@ -78,8 +79,13 @@ def sample_from_row(row: dict, where: str) -> Sample:
 
 def json_objects(path: Path):
     """(line number, object) for each non-empty line of a JSON-lines file; bad lines are one-line errors."""
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise EvalError(f"{path}:{n}: not UTF-8 text (byte 0x{raw[e.start]:02x}): "
+                                "is it a JSON-lines file?") from None
             if not line.strip():
                 continue
             try:
@@ -147,16 +153,14 @@ def _hub_samples(name: str) -> list[Sample]:
     return [sample_from_row(row, f"{HUB_REPO}:{name}:{i + 1}") for i, row in enumerate(ds)]
 
 
-_CACHE: dict[tuple[str | None, str], list[Sample]] = {}
-
-
 def load(dataset: str, e: bool, data_dir: str | None) -> list[Sample]:
     """All samples of one data set (LongBench-E: its _e file), in file order."""
-    name = file_name(dataset, e)
-    key = (data_dir, name)
-    if key not in _CACHE:
-        _CACHE[key] = read_jsonl(_local_file(data_dir, name)) if data_dir else _hub_samples(name)
-    return _CACHE[key]
+    return _load(file_name(dataset, e), data_dir)
+
+
+@cache
+def _load(name: str, data_dir: str | None) -> list[Sample]:
+    return read_jsonl(_local_file(data_dir, name)) if data_dir else _hub_samples(name)
 
 
 def fingerprint(datasets_: tuple[str, ...], e: bool, data_dir: str | None) -> dict:

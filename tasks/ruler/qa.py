@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +46,6 @@ class QAData:
     source: str
 
 
-_DATA: dict[tuple[str, str | None], QAData] = {}
 _DOC_IDS: dict[tuple[str, str], list[np.ndarray]] = {}
 _HEADERS: dict[str, tuple[list[np.ndarray], np.ndarray]] = {}
 
@@ -81,10 +80,9 @@ def _hotpot(rows) -> QAData:
     return QAData(docs, qas, "hotpotqa")
 
 
+@cache
 def load(dataset: str, data_dir: str | None) -> QAData:
-    key = (dataset, data_dir)
-    if key in _DATA:
-        return _DATA[key]
+    """A QA data set (local file under data_dir, else the hub), read once per process."""
     path = data_file(dataset, data_dir)
     if path is not None:
         raw = json.loads(path.read_text(encoding="utf-8"))
@@ -99,7 +97,6 @@ def load(dataset: str, data_dir: str | None) -> QAData:
         data = _from_hub(dataset, data_dir)
     if not data.qas:
         raise EvalError(f"RULER {dataset} data holds no answerable questions")
-    _DATA[key] = data
     return data
 
 
