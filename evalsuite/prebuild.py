@@ -58,11 +58,12 @@ _JOB: tuple[list[WorkloadPart], Tokenizer, Path | None] | None = None    # read 
 
 def build_missing(parts: list[WorkloadPart], tok: Tokenizer, workers: int, root: Path | None = None,
                   on_built: OnBuilt | None = None) -> dict[str, float]:
-    """Build the parts that are not cached yet; returns the build seconds per built key."""
-    workload.sweep_stale(root)
+    """Build the parts that are not cached yet, or whose entry is damaged (reported and removed
+    first; the ids' checksums are left to loading); returns the build seconds per built key."""
+    workload.sweep_stale(root)                      # build directories of killed processes
     todo: dict[str, WorkloadPart] = {}
     for c in parts:
-        if c.key not in todo and not workload.is_cached(c.key, root):
+        if c.key not in todo and not workload.usable(c.key, root):
             todo[c.key] = c
     order = sorted(todo.values(), key=lambda c: -c.length)           # stable: longest first
     pooled = [c for c in order if c.suite.parallel_build]

@@ -33,7 +33,7 @@ def test_parallel_prebuild_writes_the_same_cache_as_a_serial_build(tok, tmp_path
         root = tmp_path / f"cache{workers}"
         monkeypatch.setenv("EVALSUITE_CACHE", str(root))
         seen = []
-        reqs = build_workloads([task], tok, (1024, 2048), workers, on_built=lambda c, s: seen.append(c))
+        reqs = build_workloads([task], tok, (1024, 2048), workers, on_built=lambda c, s, seen=seen: seen.append(c))
         assert len(seen) == 10 and {c.suite.selected for c in seen} == {(t,) for t in task.selected}
         built[workers] = (_files(root / "workloads"), [r.key for r in reqs])
     assert built[1] == built[2]                                   # byte-identical entries, same order
@@ -59,7 +59,8 @@ class Flaky(Suite):
             if mode == "die":
                 os._exit(3)                       # as a worker killed by the OOM killer
             raise EvalError("flaky input")
-        return [Request("flaky", "flaky", length, i, np.arange(length - 8, dtype=np.int32), 8, ("x",)) for i in range(2)]
+        ids = np.arange(length - 8, dtype=np.int32)
+        return [Request("flaky", "flaky", length, i, ids, 8, ("x",)) for i in range(2)]
 
     def score(self, request, result):
         raise AssertionError("not scored here")
@@ -85,14 +86,15 @@ def test_a_failed_build_leaves_no_cache_entry(tok, tmp_path, monkeypatch, mode, 
     assert [len(r.prompt_ids) for r in reqs] == [24, 24, 56, 56, 40, 40]
 
 
-def test_stale_build_directories_are_swept(tmp_path):
+def test_an_older_versions_build_directories_are_swept_by_age(tmp_path):
+    # directories named by mkdtemp, without lock files (the dead/live test is in test_cache_damage)
     old, fresh = tmp_path / ".tmp-old", tmp_path / ".tmp-fresh"
     for d in (old, fresh):
         d.mkdir()
         (d / "ids.npy").write_bytes(b"x")
-    past = time.time() - workload.STALE_TMP_S - 60
+    past = time.time() - workload.OLD_TMP_S - 60
     os.utime(old, (past, past))
-    workload.sweep_stale(tmp_path)
+    assert workload.sweep_stale(tmp_path) == [old]
     assert not old.exists() and fresh.exists()
 
 
