@@ -73,6 +73,8 @@ class SettingFacts:
     dtype: str
     template: str
     rope: str
+    capacity: int | None = None          # not part of the label: facts for charts
+    trained_length: int | None = None
 
 
 def _suffixes(paths: list[str]) -> dict[str, str]:

@@ -6,10 +6,12 @@ identity (evalsuite.identity), so changing anything a score depends on re-runs.
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
 import hashlib
 import json
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -20,7 +22,7 @@ import numpy as np
 
 from . import prebuild, workload
 from .identity import RunIdentity, model_revision, record_key
-from .model import load_model_config, resolve_model
+from .model import check_weights, load_model_config, resolve_model
 from .rope import BaseRope, RopeSpec
 from .store import ResultStore, write_atomic
 from .suite import Suite, backend_class
@@ -47,6 +49,7 @@ class RunConfig:
     workers: int | None = None        # processes building missing workloads; None: the usable CPUs
     dtype: str = "auto"
     force: bool = False
+    max_samples: int = 1_000_000      # a larger grid is refused before it is built (--max-samples)
     progress: bool = True
     report: bool = True
     options: dict[str, Any] = field(default_factory=dict)   # suite flags as given (for the --out name)
@@ -60,6 +63,22 @@ def check_lengths(cfg: RunConfig, base: BaseRope) -> None:
         if longest > cap and not cfg.force:
             raise EvalError(f"length {longest} exceeds what RoPE setting {rope.label} holds ({cap} tokens): "
                             "lower --lengths, raise the factor, or pass --force to run it anyway")
+
+
+def check_grid(cfg: RunConfig) -> None:
+    """Refuse an absurd grid before building it: the planned sample count against --max-samples,
+    and the token ids it would cache against the free disk."""
+    total = sum(s.planned_samples() for s in cfg.suites) * len(cfg.lengths)
+    size = sum(s.planned_samples() * n * 4 for s in cfg.suites for n in cfg.lengths)
+    if total > cfg.max_samples:
+        raise EvalError(f"this run plans about {total:,} samples ({size / 2**30:.1f} GiB of token ids), more than "
+                        f"--max-samples {cfg.max_samples:,}: lower --samples or --lengths, or raise --max-samples")
+    root = workload.cache_root()
+    existing = next((p for p in (root, *root.parents) if p.exists()), Path("/"))
+    free = shutil.disk_usage(existing).free
+    if size > free:
+        raise EvalError(f"this run's workloads need about {size / 2**30:.1f} GiB in {root}, which has "
+                        f"{free / 2**30:.1f} GiB free: lower --samples or --lengths, or set EVALSUITE_CACHE")
 
 
 def build_workloads(suites: Sequence[Suite], tok: Tokenizer, lengths: Sequence[int], workers: int = 1,
@@ -112,24 +131,47 @@ def default_out(cfg: RunConfig, idents: list[RunIdentity]) -> Path:
     return Path("runs") / f"{model_name}-{cfg.backend}-{suite_name}-{digest}"
 
 
-def _lock(run_dir: Path) -> IO[str]:
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        handle = open(run_dir / ".lock", "w")
-    except OSError as e:
-        raise EvalError(f"cannot write to --out {run_dir}: {e.strerror}") from None
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise EvalError(f"another evalsuite run is writing to {run_dir}: one --out takes one writer at a "
-                        "time; wait for it or use another --out") from None
-    return handle
+@dataclass
+class OutLock:
+    """The run directory, locked for this run (one --out takes one writer at a time). If the
+    run fails before it stored anything, `abandon` removes what the lock itself created."""
+
+    run_dir: Path
+    handle: IO[str]
+    created: bool
+
+    @classmethod
+    def take(cls, run_dir: Path) -> OutLock:
+        created = not run_dir.exists()
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            handle = open(run_dir / ".lock", "w")
+        except OSError as e:
+            raise EvalError(f"cannot write to --out {run_dir}: {e.strerror or e}") from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise EvalError(f"another evalsuite run is writing to {run_dir}: one --out takes one writer at a "
+                            "time; wait for it or use another --out") from None
+        return cls(run_dir, handle, created)
+
+    def release(self) -> None:
+        self.handle.close()
+
+    def abandon(self) -> None:
+        """Undo the lock's own traces (used when the input failed before anything was stored)."""
+        self.release()
+        if self.created:
+            with contextlib.suppress(OSError):
+                (self.run_dir / ".lock").unlink()
+                self.run_dir.rmdir()
 
 
 def run(cfg: RunConfig, log: Log = print) -> list[Record]:
     model = resolve_model(cfg.model)
     base = BaseRope.from_config(load_model_config(model))
+    check_weights(model)
     if not cfg.lengths:
         cfg = replace(cfg, lengths=(base.original,))
     backend_cls = backend_class(cfg.backend)
@@ -138,19 +180,24 @@ def run(cfg: RunConfig, log: Log = print) -> list[Record]:
     for suite in cfg.suites:
         if suite.min_length(tok) > min(cfg.lengths):
             raise EvalError(f"suite {suite.name} needs at least {suite.min_length(tok)} tokens: raise --lengths")
+    check_grid(cfg)
     idents = identities(cfg, model, backend_cls)
     if cfg.out is None:
         cfg = replace(cfg, out=default_out(cfg, idents))
     assert cfg.out is not None
-    t0 = time.perf_counter()
-    workers = cfg.workers or prebuild.default_workers()
-    requests = build_workloads(cfg.suites, tok, cfg.lengths, workers)   # input errors surface here,
-    workload_s = time.perf_counter() - t0                               # before anything is written
-    lock = _lock(cfg.out)
+    lock = OutLock.take(cfg.out)          # before building: a second writer is refused at once
+    try:
+        t0 = time.perf_counter()
+        workers = cfg.workers or prebuild.default_workers()
+        requests = build_workloads(cfg.suites, tok, cfg.lengths, workers)   # input errors surface here,
+        workload_s = time.perf_counter() - t0                               # before anything is written
+    except BaseException:
+        lock.abandon()
+        raise
     try:
         return _run_locked(cfg, cfg.out, model, base, tok, backend_cls, idents, requests, workload_s, log)
     finally:
-        lock.close()
+        lock.release()
 
 
 def _run_locked(cfg: RunConfig, out: Path, model: str, base: BaseRope, tok: Tokenizer, backend_cls: Any,
@@ -178,7 +225,8 @@ def _run_locked(cfg: RunConfig, out: Path, model: str, base: BaseRope, tok: Toke
         try:
             for batch in batches(prefix_order(pending), size):
                 results = backend.generate(batch) if batch[0].kind == "generate" else backend.logprobs(batch)
-                store.append([_record(req, res, by_suite[req.suite], ident) for req, res in zip(batch, results)])
+                store.append([_record(req, res, by_suite[req.suite], ident, rope.capacity(base), base.original)
+                              for req, res in zip(batch, results)])
                 bar.update(len(batch))
         finally:
             bar.close()
@@ -195,7 +243,7 @@ def _run_locked(cfg: RunConfig, out: Path, model: str, base: BaseRope, tok: Toke
     return records
 
 
-def _record(req: Request, res: Result, suite: Suite, ident: RunIdentity) -> Record:
+def _record(req: Request, res: Result, suite: Suite, ident: RunIdentity, capacity: int, trained: int) -> Record:
     scored = suite.score(req, res)
     return Record(
         key=record_key(req.key, ident.key), setting=ident.key, model=ident.model, revision=ident.revision,
@@ -204,7 +252,8 @@ def _record(req: Request, res: Result, suite: Suite, ident: RunIdentity) -> Reco
         seed=req.seed, prompt_tokens=len(req.prompt_ids), output=res.text if isinstance(res, Generation) else "",
         score=scored.score, seconds=round(res.seconds, 6), references=req.references, extras=scored.extras,
         payload=req.payload.to_json() if req.payload is not None else None,
-        detail=scored.detail.to_json() if scored.detail is not None else None)
+        detail=scored.detail.to_json() if scored.detail is not None else None, capacity=capacity,
+        trained_length=trained)
 
 
 def finish(run_dir: Path, records: list[Record], log: Log = print, report: bool = True) -> None:

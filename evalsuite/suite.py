@@ -113,10 +113,26 @@ class Suite(ABC):
     def min_length(self, tok: Tokenizer) -> int:
         return 1
 
+    def planned_samples(self) -> int:
+        """About how many requests one length holds, known before anything is built (the runner
+        refuses absurd grids up front instead of building them)."""
+        return (self.samples or 1) * len(self.selected)
+
     @classmethod
     def aggregate_records(cls, records: Sequence[Record]) -> float:
         """Score of one (setting, task, length) cell; accuracy-like scores as 0-100."""
         return 100.0 * sum(r.score for r in records) / len(records) if records else float("nan")
+
+    @classmethod
+    def aggregate_stderr(cls, records: Sequence[Record]) -> float:
+        """Standard error of the cell score (same scale as aggregate_records): the sample standard
+        deviation of the per-sample scores over sqrt(n); NaN where it is not defined."""
+        n = len(records)
+        if n < 2:
+            return float("nan")
+        mean = sum(r.score for r in records) / n
+        var = sum((r.score - mean) ** 2 for r in records) / (n - 1)
+        return 100.0 * (var / n) ** 0.5
 
     @classmethod
     def derived_cells(cls, cells: list[ScoreCell]) -> list[ScoreCell]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import groupby
 from pathlib import Path
 from typing import Iterable
@@ -16,7 +16,7 @@ from .suite import suite_classes
 from .types import Record
 
 COLUMNS = ["setting", "model", "revision", "backend", "engine", "dtype", "template", "rope", "suite", "task",
-           "length", "metric", "higher_is_better", "score", "samples", "derived"]
+           "length", "metric", "higher_is_better", "score", "stderr", "samples", "derived"]
 
 
 @dataclass(frozen=True)
@@ -34,10 +34,12 @@ class ScoreCell:
     score: float
     samples: int
     derived: bool = False        # computed from other cells (an average): not a sample mean
+    stderr: float = float("nan")  # standard error of the score (NaN where undefined, and for derived cells)
 
 
 def facts_of(r: Record) -> SettingFacts:
-    return SettingFacts(r.setting, r.model, r.revision, r.label, r.backend, r.engine, r.dtype, r.template, r.rope)
+    return SettingFacts(r.setting, r.model, r.revision, r.label, r.backend, r.engine, r.dtype, r.template, r.rope,
+                        r.capacity, r.trained_length)
 
 
 def labels_of(records: Iterable[Record]) -> dict[str, str]:
@@ -59,9 +61,11 @@ def summarize(records: list[Record]) -> list[ScoreCell]:
             continue                 # a suite whose plugin is not installed here
         cells.append(ScoreCell(key[0], facts_of(rows[0]), labels[key[0]], key[1], key[2], key[3],
                                metric=cls.metric, higher_is_better=cls.higher_is_better,
-                               score=cls.aggregate_records(rows), samples=len(rows)))
+                               score=cls.aggregate_records(rows), samples=len(rows),
+                               stderr=cls.aggregate_stderr(rows)))
     for suite in sorted({c.suite for c in cells}):
-        cells.extend(classes[suite].derived_cells([c for c in cells if c.suite == suite]))
+        derived = classes[suite].derived_cells([c for c in cells if c.suite == suite])
+        cells.extend(replace(c, derived=True, stderr=float("nan")) for c in derived)
     return sorted(cells, key=lambda c: (c.label, c.suite, c.derived, c.task, c.length))
 
 
@@ -71,8 +75,9 @@ def write_summary_csv(cells: list[ScoreCell], path: Path) -> None:
     w.writerow(COLUMNS)
     for c in cells:
         f = c.facts
+        stderr = "" if math.isnan(c.stderr) else f"{c.stderr:.4f}"
         w.writerow([c.label, f.model, f.revision, f.backend, f.engine, f.dtype, f.template, f.rope, c.suite,
-                    c.task, c.length, c.metric, int(c.higher_is_better), f"{c.score:.4f}", c.samples,
+                    c.task, c.length, c.metric, int(c.higher_is_better), f"{c.score:.4f}", stderr, c.samples,
                     int(c.derived)])
     write_atomic(path, buf.getvalue())
 

@@ -165,6 +165,8 @@ class Record:
     extras: tuple[tuple[str, float], ...] = field(default=())
     payload: dict[str, Any] | None = None
     detail: dict[str, Any] | None = None
+    capacity: int | None = None          # the longest context the RoPE setting is meant to hold
+    trained_length: int | None = None    # the model's own (pretrained) context length
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -214,6 +216,7 @@ _RECORD_TYPES: dict[str, tuple[type, ...]] = {
     "backend": (str,), "engine": (str,), "dtype": (str,), "template": (str,), "rope": (str,), "suite": (str,),
     "task": (str,), "length": (int,), "index": (int,), "depth": (int, float, type(None)), "seed": (int,),
     "prompt_tokens": (int,), "output": (str,), "score": _NUM, "seconds": _NUM, "references": (list,),
-    "payload": (dict, type(None)), "detail": (dict, type(None)),
+    "payload": (dict, type(None)), "detail": (dict, type(None)), "capacity": (int, type(None)),
+    "trained_length": (int, type(None)),
 }
 

@@ -106,6 +106,10 @@ class PerplexitySuite(Suite):
         return {**super().cache_params(),
                 "corpus": perplexity_corpus.fingerprint(self.opts.haystack, self.opts.data_dir)}
 
+    def planned_samples(self) -> int:
+        """Documents x (the demo's five sliding windows + one truncated window + the needle depths)."""
+        return (self.samples or 1) * (DEMO_EXTRA_WINDOWS + 2 + self.opts.depths)
+
     def min_length(self, tok: Tokenizer) -> int:
         return len(tok.bos) + 2
 
@@ -190,6 +194,11 @@ class PerplexitySuite(Suite):
     @classmethod
     def aggregate_records(cls, records) -> float:
         return perplexity_report.yarn_ppl(records)
+
+    @classmethod
+    def aggregate_stderr(cls, records) -> float:
+        """Not defined on the perplexity scale (an exp of a mean); the report shows per-document values."""
+        return float("nan")
 
     @classmethod
     def report_blocks(cls, cells, records, labels):
