@@ -46,6 +46,7 @@ class BaseRope:
     original: int                    # pretrained context length
     parameters: tuple[tuple[str, object], ...] = ()   # the checkpoint's own rope_parameters
     partial: float = 1.0             # fraction of head_dim that is rotated (GPT-NeoX, Phi)
+    declared: int = 0                # config max_position_embeddings: a scaled checkpoint's own context
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> BaseRope:
@@ -68,8 +69,10 @@ class BaseRope:
         if partial > 1 or int(head_dim * partial) < 4:
             raise EvalError(f"model config rotates {int(head_dim * partial)} of {head_dim} head dims "
                             f"(partial_rotary_factor={partial}): RoPE needs at least 4")
+        declared = cfg.get("max_position_embeddings")
+        declared = int(declared) if isinstance(declared, int) and not isinstance(declared, bool) else 0
         return cls(int(head_dim), theta, int(original),
-                   tuple(sorted((k, _freeze(v)) for k, v in params.items())), partial)
+                   tuple(sorted((k, _freeze(v)) for k, v in params.items())), partial, declared)
 
     @property
     def dim(self) -> int:
@@ -290,10 +293,12 @@ def _with_partial(params: dict[str, Any], base: BaseRope) -> dict[str, Any]:
 
 @register
 class NoRope(RopeSpec):
-    method, aliases, help = "none", ("default",), "the model's own RoPE, unchanged"
+    method, aliases = "none", ("default", "native")
+    help = ("the model's own RoPE, unchanged (a checkpoint that ships rope_scaling, e.g. YaRN or Llama-3.1, "
+            "keeps it and holds its config's max_position_embeddings)")
 
     def capacity(self, base: BaseRope) -> int:
-        return base.original
+        return max(base.original, base.declared)
 
     def rope_parameters(self, base: BaseRope) -> dict[str, Any]:
         return base.own_parameters()

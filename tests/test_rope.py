@@ -122,7 +122,8 @@ def test_registry_one_class_per_method():
     assert list(classes) == ["none", "pi", "ntk", "dynamic", "yarn", "longrope", "llama3", "abf"]
     assert [name for name, _ in method_help()] == list(classes)
     assert all(help_text and "\n" not in help_text for _, help_text in method_help())
-    assert ALIASES == {"linear": "pi", "ntk-aware": "ntk", "dynamic-ntk": "dynamic", "default": "none"}
+    assert ALIASES == {"linear": "pi", "ntk-aware": "ntk", "dynamic-ntk": "dynamic", "default": "none",
+                       "native": "none"}
     for alias, method in ALIASES.items():
         spec = alias if method in ("none",) else f"{alias}:factor=2"
         assert type(RopeSpec.parse(spec)) is classes[method] and RopeSpec.parse(spec).method == method
@@ -182,3 +183,18 @@ def test_partial_rotary_models_keep_their_fraction():
     with pytest.raises(EvalError, match="rotary dims/2 = 16"):
         RopeSpec.parse("longrope:long=[" + ",".join(["2"] * 64) + "]").to_hf(neox, 1024)
     assert "partial_rotary_factor" not in RopeSpec.parse("yarn:factor=2").to_hf(BASE, 1024)["rope_parameters"]
+
+
+def test_a_checkpoint_that_ships_scaling_keeps_it_and_its_declared_context():
+    """`none` (alias `native`) on a YaRN or Llama-3.1 checkpoint: its own rope_scaling, and the
+    context its config declares (not the pre-scaling original)."""
+    cfg = {"hidden_size": 64, "num_attention_heads": 2, "max_position_embeddings": 2048, "rope_theta": 10000.0,
+           "rope_scaling": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 512}}
+    base = BaseRope.from_config(cfg)
+    native = RopeSpec.parse("native")
+    assert native.label == "none" and base.original == 512
+    assert native.capacity(base) == 2048
+    hf = native.to_hf(base, 2048)
+    assert hf["rope_parameters"]["rope_type"] == "yarn" and hf["rope_parameters"]["factor"] == 4.0
+    plain = BaseRope.from_config({**cfg, "max_position_embeddings": 512, "rope_scaling": None})
+    assert RopeSpec.parse("none").capacity(plain) == 512
