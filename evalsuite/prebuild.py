@@ -59,12 +59,21 @@ _JOB: tuple[list[WorkloadPart], Tokenizer, Path | None] | None = None    # read 
 def build_missing(parts: list[WorkloadPart], tok: Tokenizer, workers: int, root: Path | None = None,
                   on_built: OnBuilt | None = None) -> dict[str, float]:
     """Build the parts that are not cached yet, or whose entry is damaged (reported and removed
-    first; the ids' checksums are left to loading); returns the build seconds per built key."""
+    first), then hash every part's ids in `workers` threads (so that loading them one by one
+    finds them verified); returns the build seconds per built key."""
     workload.sweep_stale(root)                      # build directories of killed processes
     todo: dict[str, WorkloadPart] = {}
     for c in parts:
         if c.key not in todo and not workload.usable(c.key, root):
             todo[c.key] = c
+    done = _build_todo(todo, tok, workers, root, on_built)
+    folder = root or workload.cache_root()
+    workload.hash_ahead(dict.fromkeys(folder / c.key for c in parts), workers)
+    return done
+
+
+def _build_todo(todo: dict[str, WorkloadPart], tok: Tokenizer, workers: int, root: Path | None,
+                on_built: OnBuilt | None) -> dict[str, float]:
     order = sorted(todo.values(), key=lambda c: -c.length)           # stable: longest first
     pooled = [c for c in order if c.suite.parallel_build]
     if workers <= 1 or len(pooled) <= 1 or "fork" not in mp.get_all_start_methods():

@@ -161,6 +161,17 @@ def load(folder: Path, payload_type: type[Payload] | None = None, verify: bool |
     return out
 
 
+def hash_ahead(folders: Iterable[Path], threads: int) -> None:
+    """Hash the ids of entries not yet hashed in this process, `threads` at a time (hashing and
+    reading release the GIL), so that loading them one by one finds them verified. Damage is
+    left for loading to report. Does nothing under `set_full_verify(True)` (loading hashes anyway)."""
+    if _full_verify:
+        return
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        list(pool.map(problem, folders))
+
+
 def discard(folder: Path, fingerprint: tuple | None = None) -> bool:
     """Remove an entry atomically (renamed into a build directory, then deleted); with a
     `fingerprint`, only if the entry is still the one fingerprinted (not already replaced)."""
