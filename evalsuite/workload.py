@@ -119,7 +119,8 @@ def load_or_build(key: str, build: Callable[[], list[Request]], root: Path | Non
     try:
         return load(folder, payload_type, verify)
     except DamagedEntry as e:
-        raise EvalError(f"{e} right after it was built: is something else writing to {folder.parent}?") from None
+        raise EvalError(f"{e} right after it was built: a suite whose requests do not survive the cache, "
+                        f"or another program writing into {folder.parent}") from None
 
 
 def save(folder: Path, requests: Iterable[Request]) -> None:
