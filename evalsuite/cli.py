@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, NoReturn
 
 from . import __version__
+from .cache_command import add_cache_parser, run_cache
 from .lengths import parse_lengths
 from .options import add_suite_flags, given_options, suite_options
 from .rope import RopeSpec, method_help
@@ -38,24 +40,35 @@ def _positive(name: str) -> Callable[[str], int]:
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("run", help="generate workloads, run a model under RoPE settings, score, report")
-    r.add_argument("--suite", default="passkey,niah", help="e.g. passkey,niah or ruler:niah_single_1,vt")
+    r.add_argument("--suite", help="e.g. passkey,niah (the default), ruler:niah_single_1,vt or ruler:-qa_1,-qa_2")
     r.add_argument("--lengths", help="4k..128k (doubling), 4k,8k (list), 1k..16k/35 (linear); "
                    "default: the model's trained length")
     r.add_argument("--rope", action="append", help="RoPE setting, repeatable: none, yarn:factor=4, ...")
-    r.add_argument("--model", help="local HF model folder or hub id (default: the bundled demo model)")
+    r.add_argument("--config", help="a TOML matrix of models, RoPE settings, suites and lengths (see examples/); "
+                   "replaces --model/--rope/--suite/--lengths")
+    r.add_argument("--model", action="append", help="local HF model folder or hub id, repeatable "
+                   "(default: the bundled demo model)")
     r.add_argument("--revision", help="hub revision (branch, tag or commit) of --model")
-    r.add_argument("--label", help="the model's name in tables and reports (default: its shortest unique path)")
-    r.add_argument("--backend", default="hf", help="hf or vllm")
+    r.add_argument("--label", action="append", help="each --model's name in tables and reports, in the same "
+                   "order (default: its shortest unique path)")
+    r.add_argument("--backend", help="hf (default) or vllm")
     r.add_argument("--samples", type=_positive("samples"), help="samples per task and length (NIAH: per cell)")
     r.add_argument("--seed", type=int, help="sample seed (default: each suite's own, 0; RULER 42)")
-    r.add_argument("--template", choices=["base", "chat"], default="base",
-                   help="base: raw prompt; chat: the tokenizer's chat template (its tokens are counted)")
+    r.add_argument("--template", choices=["base", "chat"],
+                   help="base (default): raw prompt; chat: the tokenizer's chat template (its tokens are counted)")
     r.add_argument("--batch-size", type=_positive("batch-size"))
     r.add_argument("--workers", type=_positive("workers"),
                    help="processes that generate missing workloads (default: the CPUs this process may use, at most 8)")
-    r.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+    r.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"], help="default: auto")
     r.add_argument("--out", help="run directory (default: runs/<name derived from the run identity>)")
-    r.add_argument("--force", action="store_true", help="run lengths beyond a RoPE setting's capacity")
+    r.add_argument("--beyond-capacity", choices=["skip", "run", "error"],
+                   help="lengths past a RoPE setting's capacity (factor x original length): skip them with a "
+                        "note (default), run them anyway, or stop with an error; overrides a --config's value")
+    r.add_argument("--force", action="store_true", help="the same as --beyond-capacity run")
+    r.add_argument("--max-samples", type=_positive("max-samples"), default=1_000_000,
+                   help="refuse a run that plans more samples than this (default 1,000,000)")
+    r.add_argument("--verify-cache", action="store_true",
+                   help="checksum every cached workload before using it (each is checksummed once per process anyway)")
     r.add_argument("--no-progress", action="store_true")
     r.add_argument("--no-report", action="store_true", help="skip report.html (summary.csv is always written)")
     add_suite_flags(r, suite_classes())
@@ -70,36 +83,77 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("runs", nargs="+", help="run directories")
     rep.add_argument("-o", "--output", default="report.html")
     sub.add_parser("list", help="suites, tasks, backends and RoPE methods")
+    add_cache_parser(sub)
     for cls in suite_classes().values():
         for command in cls.commands:
             command.add_arguments(sub.add_parser(command.name, help=command.help))
     return p
 
 
+MATRIX_FLAGS = ("model", "rope", "suite", "lengths", "label", "revision", "samples", "seed", "template", "dtype",
+                "backend")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from .runner import RunConfig, run
+    from . import workload
+    from .runner import run_all
+    workload.set_full_verify(args.verify_cache)
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise EvalError(f"--out {out} is a file: give a directory")
+    if args.config:
+        from . import matrix
+        given = [f"--{f}" for f in MATRIX_FLAGS if getattr(args, f) is not None]
+        if given:
+            raise EvalError(f"--config holds the whole matrix: leave out {', '.join(given)} (or drop --config)")
+        cfgs = matrix.run_configs(Path(args.config), progress=not args.no_progress, report=not args.no_report,
+                                  out=out)
+        policy = "run" if args.force else args.beyond_capacity
+        if policy:
+            cfgs = [replace(c, beyond_capacity=policy) for c in cfgs]
+        for cfg in cfgs:
+            backend_class(cfg.backend)
+        run_all(cfgs, keep=Path(args.config))
+        return 0
+    run_all(_flag_configs(args, out))
+    return 0
+
+
+def _flag_configs(args: argparse.Namespace, out: Path | None) -> list:
+    """One RunConfig per --model, all into one run directory."""
+    from .runner import RunConfig, shared_out
     classes = suite_classes()
     lengths = parse_lengths(args.lengths) if args.lengths is not None else []
     ropes = [RopeSpec.parse(t) for t in (args.rope or ["none"])]
     labels = [r.label for r in ropes]
     if len(set(labels)) != len(labels):
         raise EvalError(f"--rope repeats a setting: {labels}")
-    backend_class(args.backend)                   # an unknown name fails here, before anything is built
-    out = Path(args.out) if args.out else None
-    if out is not None and out.exists() and not out.is_dir():
-        raise EvalError(f"--out {out} is a file: give a directory")
+    backend = args.backend or "hf"
+    backend_class(backend)                        # an unknown name fails here, before anything is built
+    models = args.model or [None]
+    names = args.label or []
+    if names and len(names) != len(models):
+        raise EvalError(f"{len(names)} --label for {len(models)} --model: give one label per model, in order")
+    if len(set(names)) != len(names):
+        raise EvalError(f"--label repeats a name: {names}")
+    if len(set(models)) != len(models):
+        raise EvalError(f"--model repeats a model: {models}")
     suites = []
-    for name, subtasks in parse_suites(args.suite, list(classes)):
+    template = args.template or "base"
+    for name, subtasks in parse_suites(args.suite or "passkey,niah", list(classes)):
         cls = classes[name]
-        common = SuiteConfig(samples=args.samples, seed=args.seed, template=args.template, subtasks=subtasks)
+        common = SuiteConfig(samples=args.samples, seed=args.seed, template=template, subtasks=subtasks)
         suites.append(cls(common, suite_options(cls, args, classes)))
-    cfg = RunConfig(
-        suites=tuple(suites), lengths=tuple(lengths), ropes=tuple(ropes), out=out, model=args.model,
-        revision=args.revision, label=args.label, backend=args.backend, template=args.template,
-        batch_size=args.batch_size, workers=args.workers, dtype=args.dtype, force=args.force,
+    cfgs = [RunConfig(
+        suites=tuple(suites), lengths=tuple(lengths), ropes=tuple(ropes), out=out, model=model,
+        revision=args.revision, label=names[i] if names else None, backend=backend, template=template,
+        batch_size=args.batch_size, workers=args.workers, dtype=args.dtype or "auto",
+        beyond_capacity="run" if args.force else args.beyond_capacity or "skip", max_samples=args.max_samples,
         progress=not args.no_progress, report=not args.no_report, options=given_options(args, classes))
-    run(cfg)
-    return 0
+        for i, model in enumerate(models)]
+    if len(cfgs) > 1 and out is None:
+        cfgs = shared_out(cfgs)
+    return cfgs
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -132,7 +186,7 @@ def cmd_list(_args: argparse.Namespace) -> int:
 
 
 def _command(name: str) -> Callable[[argparse.Namespace], int]:
-    builtin = {"run": cmd_run, "report": cmd_report, "list": cmd_list}
+    builtin = {"run": cmd_run, "report": cmd_report, "list": cmd_list, "cache": run_cache}
     if name in builtin:
         return builtin[name]
     return next(c.run for cls in suite_classes().values() for c in cls.commands if c.name == name)
@@ -144,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
         return _command(args.command)(args)
     except EvalError as e:
         print(f"evalsuite: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:          # the file system said no (full disk, read-only place): one line
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"evalsuite: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("evalsuite: interrupted; finished batches are stored, rerun the same command to resume",

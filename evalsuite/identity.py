@@ -94,18 +94,20 @@ def _suffixes(paths: list[str]) -> dict[str, str]:
 
 def setting_labels(settings: Iterable[SettingFacts]) -> dict[str, str]:
     """A unique, readable label per setting key: the user's model label (else the shortest
-    unique path suffix of the model), the backend and the RoPE setting, plus dtype, template,
-    engine and revision where those differ between settings. Two settings that would still
-    share a label (two models given the same --label) are an error."""
+    unique path suffix of the model), the backend and the RoPE setting, plus the revision,
+    dtype, template or engine where those tell apart settings that share the rest. Two
+    settings that would still share a label (two models given the same --label) are an error."""
     settings = list({s.key: s for s in settings}.values())
-    models = sorted({s.model for s in settings})
-    short = _suffixes(models)
-    varying = [f for f in ("revision", "dtype", "template", "engine")
-               if len({getattr(s, f) for s in settings}) > 1]
-    labels: dict[str, str] = {}
+    short = _suffixes(sorted({s.model for s in settings}))
+    groups: dict[str, list[SettingFacts]] = {}
     for s in settings:
-        parts = [s.label or short[s.model], s.backend, s.rope] + [getattr(s, f) for f in varying]
-        labels[s.key] = " / ".join(parts)
+        groups.setdefault(" / ".join([s.label or short[s.model], s.backend, s.rope]), []).append(s)
+    labels: dict[str, str] = {}
+    for base, group in groups.items():
+        varying = [f for f in ("revision", "dtype", "template", "engine")
+                   if len({getattr(s, f) for s in group}) > 1]
+        for s in group:
+            labels[s.key] = " / ".join([base] + [getattr(s, f) for f in varying])
     seen: dict[str, str] = {}
     for key, label in labels.items():
         if label in seen:

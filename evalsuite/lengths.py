@@ -6,6 +6,8 @@ import re
 from .types import EvalError
 
 _ONE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$")
+MAX_LENGTH = 1 << 22      # 4M tokens: past every context a published RoPE extension reaches
+MAX_GRID = 1000           # lengths in one grid
 
 
 def parse_length(text: str) -> int:
@@ -16,6 +18,9 @@ def parse_length(text: str) -> int:
     value = float(m.group(1)) * {"": 1, "k": 1024, "m": 1024 * 1024}[m.group(2).lower()]
     if value != int(value) or value <= 0:
         raise EvalError(f"bad length {text!r}: must be a positive whole number of tokens")
+    if value > MAX_LENGTH:
+        raise EvalError(f"length {text.strip()} ({int(value)} tokens) is beyond evalsuite's limit of "
+                        f"{MAX_LENGTH} tokens (4m)")
     return int(value)
 
 
@@ -35,6 +40,8 @@ def parse_lengths(text: str) -> list[int]:
             if not steps_text.strip().isdigit() or int(steps_text) < 2:
                 raise EvalError(f"bad length grid {part!r}: the count after / must be a whole number >= 2")
             steps = int(steps_text)
+            if steps > MAX_GRID:
+                raise EvalError(f"bad length grid {part!r}: {steps} lengths; at most {MAX_GRID} in one grid")
         lo, hi = parse_length(lo_text), parse_length(hi_text)
         if lo > hi:
             raise EvalError(f"bad length range {part!r}: start {lo} is above end {hi}")
@@ -48,6 +55,8 @@ def parse_lengths(text: str) -> list[int]:
             if out[-1] != hi:
                 raise EvalError(f"bad length range {part!r}: {hi} is not {lo} times a power of two; "
                                 f"use {lo_text}..{hi_text}/N for N evenly spaced lengths")
+    if len(set(out)) > MAX_GRID:
+        raise EvalError(f"--lengths {text!r} gives {len(set(out))} lengths; at most {MAX_GRID}")
     return sorted(set(out))
 
 

@@ -36,7 +36,7 @@ class Flag:
     targets: tuple[tuple[str, str], ...]      # (suite name, field name)
 
 
-def _base_type(hint: Any) -> type:
+def base_type(hint: Any) -> type:
     """int for `int` and `int | None`; the one plain type an option may have."""
     args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
     if len(args) != 1 or args[0] not in (int, float, str, bool):
@@ -53,7 +53,7 @@ def suite_flags(suites: dict[str, Any]) -> list[Flag]:
             if f.default is MISSING:
                 raise EvalError(f"suite {name!r} option {f.name!r} needs a default")
             flag = f.metadata.get("flag") or f"--{name}-{f.name}".replace("_", "-")
-            kind = _base_type(hints[f.name])
+            kind = base_type(hints[f.name])
             old = by_flag.get(flag)
             if old is not None and old.kind is not kind:
                 raise EvalError(f"suites disagree on the type of {flag}: {old.targets[0][0]} and {name}")

@@ -22,6 +22,7 @@ import numpy as np
 
 from . import prebuild, workload
 from .identity import RunIdentity, model_revision, record_key
+from .lengths import format_length
 from .model import check_weights, load_model_config, resolve_model
 from .rope import BaseRope, RopeSpec
 from .store import ResultStore, write_atomic
@@ -48,21 +49,39 @@ class RunConfig:
     batch_size: int | None = None
     workers: int | None = None        # processes building missing workloads; None: the usable CPUs
     dtype: str = "auto"
-    force: bool = False
+    beyond_capacity: str = "skip"     # lengths past a setting's capacity: skip | run | error
     max_samples: int = 1_000_000      # a larger grid is refused before it is built (--max-samples)
     progress: bool = True
     report: bool = True
     options: dict[str, Any] = field(default_factory=dict)   # suite flags as given (for the --out name)
 
 
+BEYOND_CAPACITY = ("skip", "run", "error")
+
+
 def check_lengths(cfg: RunConfig, base: BaseRope) -> None:
+    if cfg.beyond_capacity not in BEYOND_CAPACITY:
+        raise EvalError(f"--beyond-capacity {cfg.beyond_capacity!r}: choose skip, run or error")
     longest = max(cfg.lengths)
     for rope in cfg.ropes:
         rope.validate(base)
         cap = rope.capacity(base)
-        if longest > cap and not cfg.force:
+        if longest > cap and cfg.beyond_capacity == "error":
             raise EvalError(f"length {longest} exceeds what RoPE setting {rope.label} holds ({cap} tokens): "
-                            "lower --lengths, raise the factor, or pass --force to run it anyway")
+                            "lower --lengths, raise the factor, or pass --beyond-capacity skip|run")
+
+
+def within_capacity(cfg: RunConfig, rope: RopeSpec, base: BaseRope, requests: list[Request],
+                    log: Log) -> list[Request]:
+    """The requests a setting runs: with --beyond-capacity skip, none longer than its capacity
+    (each skipped length is said once; the report marks cells run past capacity)."""
+    cap = rope.capacity(base)
+    beyond = sorted({r.length for r in requests if r.length > cap})
+    if not beyond or cfg.beyond_capacity != "skip":
+        return requests
+    log(f"[{rope.label}] skips {', '.join(format_length(n) for n in beyond)}: beyond its capacity of {cap} tokens "
+        "(--beyond-capacity run runs them)")
+    return [r for r in requests if r.length <= cap]
 
 
 def check_grid(cfg: RunConfig) -> None:
@@ -168,6 +187,33 @@ class OutLock:
                 self.run_dir.rmdir()
 
 
+def shared_out(cfgs: list[RunConfig]) -> list[RunConfig]:
+    """Several models of one command share one run directory, named from what was asked."""
+    first = cfgs[0]
+    what = json.dumps([[(c.model, c.label, c.revision, c.dtype) for c in cfgs], first.backend,
+                       [(s.name, list(s.selected)) for s in first.suites], list(first.lengths),
+                       [r.label for r in first.ropes], [s.cfg.samples for s in first.suites][:1],
+                       [s.cfg.seed for s in first.suites][:1], sorted(first.options.items())], default=str)
+    names = "+".join(c.label or (Path(c.model).name if c.model else "demo") for c in cfgs)
+    suite_name = "+".join(s.name for s in first.suites)
+    out = Path("runs") / f"{names}-{first.backend}-{suite_name}-{hashlib.sha256(what.encode()).hexdigest()[:8]}"
+    return [replace(c, out=out) for c in cfgs]
+
+
+def run_all(cfgs: list[RunConfig], log: Log = print, keep: Path | None = None) -> list[Record]:
+    """Each model's run in turn (one engine per model and RoPE setting); `keep` is a matrix file
+    copied into the run directory once the first run holds it."""
+    records: list[Record] = []
+    for i, cfg in enumerate(cfgs):
+        if len(cfgs) > 1:
+            log(f"== model {i + 1} of {len(cfgs)}: {cfg.label or cfg.model or 'demo'}")
+        records = run(cfg, log)
+        if keep is not None and cfg.out is not None:
+            from .matrix import keep_copy
+            keep_copy(keep, cfg.out)
+    return records
+
+
 def run(cfg: RunConfig, log: Log = print) -> list[Record]:
     model = resolve_model(cfg.model)
     base = BaseRope.from_config(load_model_config(model))
@@ -209,9 +255,10 @@ def _run_locked(cfg: RunConfig, out: Path, model: str, base: BaseRope, tok: Toke
     log(f"workloads: {len(requests)} samples in {workload_s:.2f}s; store {out} holds {len(done)} records")
     timings = []
     for rope, ident in zip(cfg.ropes, idents):
-        pending = [r for r in requests if record_key(r.key, ident.key) not in done]
+        planned = within_capacity(cfg, rope, base, requests, log)
+        pending = [r for r in planned if record_key(r.key, ident.key) not in done]
         if not pending:
-            log(f"[{rope.label}] all {len(requests)} samples already stored")
+            log(f"[{rope.label}] all {len(planned)} samples already stored")
             continue
         t_load = time.perf_counter()
         backend = backend_cls(model, rope, base, max(cfg.lengths), tok, cfg.dtype, revision=cfg.revision)
@@ -236,6 +283,7 @@ def _run_locked(cfg: RunConfig, out: Path, model: str, base: BaseRope, tok: Toke
         per_sample = (time.perf_counter() - t_run - backend.load_seconds) / len(pending)
         timings.append((rope.label, load_s, per_sample))
         _append_timing(out, ident, init_s, backend.engine_loads, len(pending), per_sample)
+        log(format_table(summarize([r for r in store.records() if r.setting == ident.key])))   # as it comes
     records = store.records()
     finish(out, records, log, report=cfg.report)
     for label, load_s, per_sample in timings:

@@ -76,6 +76,18 @@ class Suite(ABC):
     def __init__(self, cfg: SuiteConfig, opts: Any = None):
         if cfg.seed is None:
             cfg = replace(cfg, seed=self.default_seed)
+        excluded = [t[1:] for t in cfg.subtasks if t.startswith("-")]
+        if excluded:                                     # ruler:-qa_1,-qa_2: every task but those
+            if len(excluded) != len(cfg.subtasks):
+                raise EvalError(f"suite {self.name!r}: name the tasks to run or the tasks to leave out "
+                                f"(-task), not both: {', '.join(cfg.subtasks)}")
+            cfg = replace(cfg, subtasks=tuple(t for t in self.subtasks if t not in excluded) or ("-",))
+            unknown = [t for t in excluded if t not in self.subtasks]
+            if cfg.subtasks == ("-",) and not unknown:
+                raise EvalError(f"suite {self.name!r}: every task is left out")
+            if unknown:
+                raise EvalError(f"suite {self.name!r} has no task {unknown[0]!r} to leave out; "
+                                f"it has: {', '.join(self.subtasks)}")
         unknown = [t for t in cfg.subtasks if t not in self.subtasks]
         if unknown:
             raise EvalError(f"suite {self.name!r} has no task {unknown[0]!r}; "
@@ -186,7 +198,8 @@ def backend_class(name: str) -> Any:
 
 
 def parse_suites(text: str, known: Sequence[str]) -> list[tuple[str, tuple[str, ...]]]:
-    """`passkey,ruler:niah_single_1,vt` -> [("passkey", ()), ("ruler", ("niah_single_1", "vt"))]."""
+    """`passkey,ruler:niah_single_1,vt` -> [("passkey", ()), ("ruler", ("niah_single_1", "vt"))];
+    `ruler:-qa_1,-qa_2` -> [("ruler", ("-qa_1", "-qa_2"))] (every task but those)."""
     out: list[tuple[str, list[str]]] = []
     for item in (x.strip() for x in text.split(",")):
         if not item:

@@ -142,10 +142,23 @@ def read_text_source(path: str) -> str:
         files = sorted(f for f in p.rglob("*") if f.suffix in (".txt", ".md") and f.is_file())
         if not files:
             raise EvalError(f"haystack directory {path} holds no .txt or .md files")
-        return "\n\n".join(f.read_text(encoding="utf-8", errors="replace") for f in files)
+        return "\n\n".join(_read_utf8(f) for f in files)
     if p.is_file():
-        return p.read_text(encoding="utf-8", errors="replace")
+        return _read_utf8(p)
     raise EvalError(f"haystack source {path} does not exist: give a text file or a directory of .txt files")
+
+
+def _read_utf8(path: Path) -> str:
+    """A haystack file as text: binary files (NUL bytes) and other encodings than UTF-8 are refused
+    by name, never decoded with replacement characters and used as filler."""
+    data = path.read_bytes()
+    if b"\0" in data:
+        raise EvalError(f"haystack file {path} is binary (it holds NUL bytes): give a UTF-8 text file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise EvalError(f"haystack file {path} is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}): "
+                        "convert it, e.g. iconv -f latin1 -t utf-8") from None
 
 
 def fit_check(prompt_len: int, max_new_tokens: int, length: int, what: str) -> None:

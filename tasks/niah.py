@@ -54,6 +54,9 @@ class NiahSuite(Suite):
     heatmap = True
     Options = NiahOptions
 
+    def planned_samples(self) -> int:
+        return (self.samples or 1) * self.opts.depths
+
     def cache_params(self) -> dict[str, Any]:
         return {**super().cache_params(), "haystack": source_fingerprint(self.opts.haystack)}
 

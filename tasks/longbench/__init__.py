@@ -59,6 +59,10 @@ class LongBenchSuite(Suite):
     def cache_params(self) -> dict[str, Any]:
         return {**super().cache_params(), "data": data.fingerprint(self.selected, self.e, self.opts.data_dir)}
 
+    def planned_samples(self) -> int:
+        per_set = self.cfg.samples * (3 if self.e else 1) if self.cfg.samples else 500   # data sets hold <= 500
+        return per_set * len(self.selected)
+
     def min_length(self, tok: Tokenizer) -> int:
         return max(build.min_length(tok, ds, self.cfg.template, MAX_NEW_TOKENS[ds]) for ds in self.selected)
 

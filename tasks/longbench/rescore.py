@@ -50,8 +50,12 @@ def _rows(path: Path, need_length: bool) -> list[dict]:
         if not isinstance(row["pred"], str) or not isinstance(row["answers"], list) \
                 or not all(isinstance(a, str) for a in row["answers"]):
             raise EvalError(f"{path}:{n}: pred must be a string and answers a list of strings")
-        if need_length and (not isinstance(row["length"], int) or isinstance(row["length"], bool)):
-            raise EvalError(f"{path}:{n}: length must be an integer, got {row['length']!r:.40}")
+        if need_length and (not isinstance(row["length"], int) or isinstance(row["length"], bool)
+                            or row["length"] < 0):
+            raise EvalError(f"{path}:{n}: length must be a whole number >= 0, got {row['length']!r:.40}")
+        classes = row["all_classes"]
+        if classes is not None and (not isinstance(classes, list) or not all(isinstance(c, str) for c in classes)):
+            raise EvalError(f"{path}:{n}: all_classes must be null or a list of strings, got {classes!r:.60}")
         rows.append(row)
     if not rows:
         raise EvalError(f"{path} holds no predictions")
