@@ -5,10 +5,10 @@ import subprocess
 
 import pytest
 
-from suite_helpers import record
-from evalsuite.store import ResultStore
 from evalsuite.reports import render_report
 from evalsuite.reports.svg import heat_color
+from evalsuite.store import ResultStore
+from suite_helpers import record
 
 EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
@@ -42,7 +42,7 @@ def test_report_is_self_contained_and_escaped(report):
     assert EVIL not in page and "&lt;script&gt;" in page                  # escaped, not executed
     assert "<script" not in page.replace("&lt;script", "")                # and no scripts of our own
     assert "http://" not in page and "https://" not in page               # nothing loaded from outside
-    assert page.count("<svg") == 2 + 2                                    # 2 heatmaps + 2 charts
+    assert page.count("<svg") == 1 + 2                         # the heatmaps side by side in one figure + 2 charts
     assert "yarn:factor=4" in page and "none" in page
     assert heat_color(0.0) in page and heat_color(1.0) in page            # red and green cells
 
@@ -61,7 +61,7 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     shot = tmp_path / "shot.png"
     subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,1600",
+                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,8000",
                     f"--screenshot={shot}", report.as_uri()], capture_output=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 10_000
     from PIL import Image
