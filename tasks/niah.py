@@ -20,7 +20,7 @@ from evalsuite.haystacks import depth_grid, get_haystack, source_fingerprint
 from evalsuite.options import option
 from evalsuite.suite import Suite
 from evalsuite.tokenization import Framing, Tokenizer, fit_check
-from evalsuite.types import Request, Result, SampleScore, output_text
+from evalsuite.types import EvalError, Request, Result, SampleScore, output_text
 
 NEEDLE = "The best thing to do in San Francisco is eat a sandwich and sit in Dolores Park on a sunny day."
 QUESTION = "What is the best thing to do in San Francisco?"
@@ -43,6 +43,19 @@ class NiahOptions:
                          minimum=1)
     haystack: str | None = option(None, "niah: haystack text file or directory (default: the demo corpus)",
                                   flag="--haystack")
+    needle: str = option(NEEDLE, "the sentence hidden in the haystack (default: gkamradt's San Francisco needle)")
+    question: str = option(QUESTION, "the question asked after the haystack")
+    answer: str = option(ANSWER, "the expected answer: its keywords are what the score recalls")
+    answer_prefix: str = option(ANSWER_PREFIX, "the start of the answer the prompt ends with (may be empty)")
+    max_new_tokens: int = option(MAX_NEW_TOKENS, "the output budget (the prompt fills the rest of the length)",
+                                 minimum=1)
+
+    def __post_init__(self) -> None:
+        if not self.needle.strip() or not self.question.strip():
+            raise EvalError("--niah-needle and --niah-question must not be empty")
+        if not keywords(self.answer):
+            raise EvalError(f"--niah-answer {self.answer!r} has no keyword to recall (only stop words): "
+                            "give the answer's content words")
 
 
 class NiahSuite(Suite):
@@ -61,17 +74,19 @@ class NiahSuite(Suite):
         return {**super().cache_params(), "haystack": source_fingerprint(self.opts.haystack)}
 
     def _tail(self, tok: Tokenizer, framing: Framing) -> list[int]:
+        question, prefix = self.opts.question, self.opts.answer_prefix
         if framing.tail:
-            return tok.encode("\n\n" + QUESTION + CHAT_INSTRUCTION) + framing.tail + tok.encode(ANSWER_PREFIX)
-        return tok.encode("\nQuestion: " + QUESTION + "\nAnswer: " + ANSWER_PREFIX)
+            after = tok.encode(prefix) if prefix else []
+            return tok.encode("\n\n" + question + CHAT_INSTRUCTION) + framing.tail + after
+        return tok.encode("\nQuestion: " + question + "\nAnswer: " + prefix)
 
     def requests(self, tok: Tokenizer, length: int) -> list[Request]:
         framing = Framing.for_tokenizer(tok, self.cfg.template)
         head, tail = framing.head, self._tail(tok, framing)
-        needle = tok.encode(" " + NEEDLE)
+        needle, budget = tok.encode(" " + self.opts.needle), self.opts.max_new_tokens
         fixed = len(head) + len(needle) + len(tail)
-        fit_check(fixed, MAX_NEW_TOKENS, length, "a needle-in-a-haystack prompt")
-        n_context = length - MAX_NEW_TOKENS - fixed
+        fit_check(fixed, budget, length, "a needle-in-a-haystack prompt")
+        n_context = length - budget - fixed
         repeats = self.samples or 1
         hay = get_haystack(tok, self.opts.haystack, n_context * (repeats + 1))
         out: list[Request] = []
@@ -85,7 +100,7 @@ class NiahSuite(Suite):
                 pos = max(pos, 0)
                 ids = np.concatenate([head, context[:pos], needle, context[pos:], tail])
                 out.append(Request(self.name, "niah", length, len(out), ids.astype(np.int32),
-                                   MAX_NEW_TOKENS, (ANSWER,), depth=round(depth, 2), seed=self.seed))
+                                   budget, (self.opts.answer,), depth=round(depth, 2), seed=self.seed))
         return out
 
     def score(self, request: Request, result: Result) -> SampleScore:

@@ -11,7 +11,7 @@ def make(cls, **kw):
     shared command-line flag, an option the suite does not declare does not reach it."""
     common = SuiteConfig(**{k: v for k, v in kw.items() if k in COMMON})
     own = {f.name for f in fields(cls.Options)}
-    unknown = set(kw) - COMMON - {"depths", "haystack", "data_dir", "stride"}
+    unknown = set(kw) - COMMON - own - {"depths", "haystack", "data_dir", "stride"}    # shared ones may miss
     assert not unknown, f"no such option {unknown}"
     return cls(common, cls.Options(**{k: v for k, v in kw.items() if k in own}))
 

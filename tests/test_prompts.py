@@ -130,3 +130,14 @@ def test_cache_key_follows_the_haystack_text(tmp_path):
     before = task.cache_params()
     src.write_text("Another sentence. " * 20)
     assert task.cache_params() != before
+
+
+def test_niah_takes_a_custom_needle_question_and_answer(tok):
+    task = make(NiahSuite, depths=2, needle="The secret ingredient is saffron.", question="What is the secret ingredient?",
+                answer="saffron", answer_prefix="The secret ingredient is", max_new_tokens=8)
+    for r in task.requests(tok, 512):
+        text = tok.decode(r.prompt_ids)
+        assert "The secret ingredient is saffron." in text and NEEDLE not in text
+        assert text.endswith("Question: What is the secret ingredient?\nAnswer: The secret ingredient is")
+        assert r.references == ("saffron",) and r.max_new_tokens == 8 and len(r.prompt_ids) == 512 - 8
+    assert task.score(r, _gen(" saffron, of course")).score == 1.0
