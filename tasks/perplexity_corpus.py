@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evalsuite.model import hub_offline
+from evalsuite.model import hub_cache_only
 from evalsuite.tokenization import Tokenizer
 from evalsuite.types import EvalError
 
@@ -166,6 +166,7 @@ def _hub_texts(source: str, data_dir: str | None) -> list[str]:
         raise EvalError(f"--haystack {source} needs the `datasets` package: pip install datasets") from None
     datasets.disable_progress_bars()
     local = _local_copy(source, data_dir)
+    offline: str | None = None
     try:
         if local is not None:
             files = sorted(str(f) for f in local.rglob("*") if f.suffix in (".parquet", ".jsonl", ".json"))
@@ -174,14 +175,15 @@ def _hub_texts(source: str, data_dir: str | None) -> list[str]:
             builder = "parquet" if files[0].endswith(".parquet") else "json"
             ds = datasets.load_dataset(builder, data_files=files, split="train")
         else:
-            if hub_offline():
-                raise EvalError(f"--haystack {source} needs the hub data set {spec.name} but the hub is offline "
-                                f"(HF_HUB_OFFLINE/HF_DATASETS_OFFLINE): put its files under "
-                                f"--data-dir DIR/{source}/ or give a local text file or directory")
+            offline = hub_cache_only()        # switched off or unreachable: the local cache alone
             ds = datasets.load_dataset(spec.name, split=spec.split)
     except EvalError:
         raise
     except Exception as e:      # the hub and datasets raise many types; the user needs one line
+        if local is None and offline:
+            raise EvalError(f"--haystack {source} needs the hub data set {spec.name}, which is not in the local "
+                            f"cache, and {offline}: put its files under --data-dir DIR/{source}/ or give a local "
+                            "text file or directory") from None
         first = str(e).splitlines()[0] if str(e) else ""
         raise EvalError(f"cannot load the {source} corpus ({spec.name}, {type(e).__name__}: {first[:160]}): "
                         f"check the network or put its files under --data-dir DIR/{source}/") from None

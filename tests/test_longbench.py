@@ -141,7 +141,7 @@ def test_local_loader_reads_released_format(fixtures):
 
 def test_hub_offline_is_one_clear_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(EvalError, match="hub is offline.*--data-dir") as err:
+    with pytest.raises(EvalError, match="not in the local cache, and the hub is offline.*--data-dir") as err:
         data.load("qasper", False, None)
     assert "\n" not in str(err.value)
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from evalsuite.model import hub_offline
+from evalsuite.model import hub_cache_only
 from evalsuite.types import EvalError
 
 HUB_REPO = "THUDM/LongBench"
@@ -132,9 +132,7 @@ def _extract(archive: Path, name: str) -> Path:
 
 
 def _hub_samples(name: str) -> list[Sample]:
-    if hub_offline():
-        raise EvalError(f"LongBench needs {name} but the hub is offline (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE): "
-                        "pass --data-dir DIR holding the released jsonl files (data.zip of THUDM/LongBench)")
+    offline = hub_cache_only()       # switched off or unreachable: the hub cache alone, failing at once
     try:
         import datasets
     except ImportError:
@@ -147,6 +145,10 @@ def _hub_samples(name: str) -> list[Sample]:
     except EvalError:
         raise
     except Exception as e:      # hub and datasets raise many types; the user needs one line
+        if offline:
+            raise EvalError(f"LongBench needs {name} from the hub ({HUB_REPO}/{HUB_ARCHIVE}), which is not in the "
+                            f"local cache, and {offline}: pass --data-dir DIR holding the released jsonl files "
+                            "(data.zip of THUDM/LongBench)") from None
         first = str(e).splitlines()[0] if str(e) else ""
         raise EvalError(f"cannot load LongBench {name} from the hub ({HUB_REPO}/{HUB_ARCHIVE}, "
                         f"{type(e).__name__}: {first[:160]}): check the network or pass --data-dir") from None

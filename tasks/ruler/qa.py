@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from evalsuite.model import hub_cache_only
 from evalsuite.tokenization import Framing, Tokenizer
 from evalsuite.types import EvalError, Request
 
@@ -103,13 +104,15 @@ def load(dataset: str, data_dir: str | None) -> QAData:
 def _from_hub(dataset: str, data_dir: str | None) -> QAData:
     want = " or ".join(FILES[dataset])
     hint = f"pass --data-dir with {want}" + (f" (no such file in {data_dir})" if data_dir else "")
+    offline = hub_cache_only()
     try:
         import datasets
         datasets.disable_progress_bars()
         name, config = HUB[dataset]
         ds = datasets.load_dataset(name, config, split="validation")
     except Exception as e:          # no package, offline, moved data set: one actionable line
-        raise EvalError(f"RULER {dataset} data is not available offline ({type(e).__name__}): {hint}") from None
+        why = offline or f"it could not be loaded ({type(e).__name__})"
+        raise EvalError(f"RULER {dataset} needs the hub data set {HUB[dataset][0]}, and {why}: {hint}") from None
     if dataset == "squad":
         articles: dict[str, dict[str, list]] = {}
         for row in ds:
