@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import LinearSegmentedColormap, to_hex  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
 from evalsuite.lengths import format_length  # noqa: E402
@@ -77,7 +78,7 @@ def length_chart(series: list[Series], metric: str, title: str, *, trained: list
     lengths = sorted({p.length for s in series for p in s.points})
     fig, ax = plt.subplots(figsize=(8.2, 3.8))
     n = len(series)
-    spread = 0.18 if n > 1 else 0.0        # total sideways dodge, in octaves
+    spread = min(0.18, 0.03 * (n - 1))     # total sideways dodge, in octaves
     top = blended_transform_factory(ax.transData, ax.transAxes)
     for i, s in enumerate(series):
         color, marker = style(i)
@@ -103,6 +104,9 @@ def length_chart(series: list[Series], metric: str, title: str, *, trained: list
         _length_axis(ax, lengths)
     if log_y:
         ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
     elif y_range is not None:
         pad = (y_range[1] - y_range[0]) * 0.04
         ax.set_ylim(y_range[0] - pad, y_range[1] + pad)

@@ -127,7 +127,7 @@ def length_pivot(key: str, title: str, note: str, cells: Sequence[ScoreCell], *,
     shared = ", ".join(format_length(n) for n in r.common)
     how = (f"Ranked by the mean over the lengths every setting ran ({shared})." if r.common else
            "No length was run by every setting: not ranked (alphabetical).")
-    base_note = (f" Small signed numbers: difference to the baseline {base}." if base else
+    base_note = (f" Signed numbers: difference to the baseline {base}." if base else
                  " No baseline setting in this table: no differences shown.")
     full_note = (f"{note} {how} Bold: the best cell of each length ({'higher' if higher_is_better else 'lower'} "
                  f"is better); ± one standard error.{base_note} {OVER}: the length is past the setting's "
