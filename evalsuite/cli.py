@@ -70,6 +70,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--verify-cache", action="store_true",
                    help="checksum every cached workload before using it (each is checksummed once per process anyway)")
     r.add_argument("--no-progress", action="store_true")
+    r.add_argument("--quiet", action="store_true", help="print nothing but errors (results are in the run directory)")
+    r.add_argument("--engine-logs", choices=["file", "show"], default="file",
+                   help="file (default): the engines' own output goes to <out>/engine.log; show: to the terminal")
     r.add_argument("--no-report", action="store_true", help="skip report.html (summary.csv is always written)")
     add_suite_flags(r, suite_classes())
 
@@ -82,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="render one HTML page from one or more run directories")
     rep.add_argument("runs", nargs="+", help="run directories")
     rep.add_argument("-o", "--output", default="report.html")
+    rep.add_argument("--baseline",
+                     help="the setting label deltas are taken against (default: the first in label order)")
+    rep.add_argument("--figures", help="also write every figure as PNG and PDF and every table as CSV, Markdown "
+                     "and LaTeX into this folder")
+    rep.add_argument("--threshold", type=float, default=85.6,
+                     help="RULER effective-length threshold (default 85.6, RULER's Llama-2-7B bar)")
     sub.add_parser("list", help="suites, tasks, backends and RoPE methods")
     add_cache_parser(sub)
     for cls in suite_classes().values():
@@ -111,6 +120,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         policy = "run" if args.force else args.beyond_capacity
         if policy:
             cfgs = [replace(c, beyond_capacity=policy) for c in cfgs]
+        cfgs = [replace(c, quiet=args.quiet, engine_logs=args.engine_logs, progress=c.progress and not args.quiet)
+                for c in cfgs]
         for cfg in cfgs:
             backend_class(cfg.backend)
         run_all(cfgs, keep=Path(args.config))
@@ -149,7 +160,8 @@ def _flag_configs(args: argparse.Namespace, out: Path | None) -> list:
         revision=args.revision, label=names[i] if names else None, backend=backend, template=template,
         batch_size=args.batch_size, workers=args.workers, dtype=args.dtype or "auto",
         beyond_capacity="run" if args.force else args.beyond_capacity or "skip", max_samples=args.max_samples,
-        progress=not args.no_progress, report=not args.no_report, options=given_options(args, classes))
+        progress=not (args.no_progress or args.quiet), report=not args.no_report, quiet=args.quiet,
+        engine_logs=args.engine_logs, options=given_options(args, classes))
         for i, model in enumerate(models)]
     if len(cfgs) > 1 and out is None:
         cfgs = shared_out(cfgs)
@@ -167,8 +179,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise EvalError(f"output folder {out.parent} does not exist")
     if out.is_dir():
         raise EvalError(f"-o {out} is a directory: give a file name such as {out / 'report.html'}")
-    render_report(dirs, out)
-    print(f"wrote {out}")
+    figures = Path(args.figures) if args.figures else None
+    render_report(dirs, out, baseline=args.baseline, figures=figures, threshold=args.threshold)
+    print(f"wrote {out}" + (f" and the figures and tables in {figures}" if figures else ""))
     return 0
 
 

@@ -45,11 +45,12 @@ class RunIdentity:
     rope: str                        # the RoPE setting's canonical label
     engine_args: tuple[tuple[str, str], ...] = ()
     label: str | None = None         # the user's name for the model; not part of the key
+    rope_name: str | None = None     # the RoPE setting as tables show it (a factor file's name); not in the key
 
     @property
     def key(self) -> str:
         fields = asdict(self)
-        del fields["label"]
+        del fields["label"], fields["rope_name"]
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
     def to_json(self) -> dict:
@@ -73,6 +74,7 @@ class SettingFacts:
     dtype: str
     template: str
     rope: str
+    rope_name: str | None = None         # shown instead of rope where given
     capacity: int | None = None          # not part of the label: facts for charts
     trained_length: int | None = None
 
@@ -101,10 +103,10 @@ def setting_labels(settings: Iterable[SettingFacts]) -> dict[str, str]:
     short = _suffixes(sorted({s.model for s in settings}))
     groups: dict[str, list[SettingFacts]] = {}
     for s in settings:
-        groups.setdefault(" / ".join([s.label or short[s.model], s.backend, s.rope]), []).append(s)
+        groups.setdefault(" / ".join([s.label or short[s.model], s.backend, s.rope_name or s.rope]), []).append(s)
     labels: dict[str, str] = {}
     for base, group in groups.items():
-        varying = [f for f in ("revision", "dtype", "template", "engine")
+        varying = [f for f in ("rope", "revision", "dtype", "template", "engine")
                    if len({getattr(s, f) for s in group}) > 1]
         for s in group:
             labels[s.key] = " / ".join([base] + [getattr(s, f) for f in varying])

@@ -24,7 +24,7 @@ import hashlib
 import json
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -159,6 +159,7 @@ class RopeSpec(ABC):
     """One validated RoPE setting; each subclass is one method."""
 
     params: tuple[tuple[str, object], ...] = ()
+    source: str | None = field(default=None, compare=False)   # a factor file's name, for reading only
 
     method: ClassVar[str]                              # canonical name, used in labels
     aliases: ClassVar[tuple[str, ...]] = ()
@@ -178,7 +179,9 @@ class RopeSpec(ABC):
             raise EvalError(f"unknown RoPE method {name!r}: choose one of {', '.join(_REGISTRY)} "
                             "(see `evalsuite list`)")
         spec = _REGISTRY[method]
-        return spec(tuple(sorted(spec.parse_params(rest, text).items())))
+        source = next((Path(p.partition("=")[2].strip()).name for p in _split_params(rest)
+                       if p.partition("=")[0].strip() == "file"), None)
+        return spec(tuple(sorted(spec.parse_params(rest, text).items())), source)
 
     @classmethod
     def parse_params(cls, rest: str, text: str) -> dict[str, object]:
@@ -243,6 +246,12 @@ class RopeSpec(ABC):
 
     def label_extra(self) -> list[str]:
         return []
+
+    @property
+    def name(self) -> str:
+        """What tables show: the label, or for a setting read from a file, the method and the
+        file's name (`longrope:longrope_8x.json`); the full label stays in the run identity."""
+        return f"{self.method}:{self.source}" if self.source else self.label
 
     def original(self, base: BaseRope) -> int:
         return int(self.p.get("original", base.original))

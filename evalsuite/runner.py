@@ -20,7 +20,7 @@ from typing import IO, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from . import prebuild, workload
+from . import logs, prebuild, workload
 from .identity import RunIdentity, model_revision, record_key
 from .lengths import format_length
 from .model import check_weights, load_model_config, resolve_model
@@ -33,6 +33,7 @@ from .types import EvalError, Generation, Record, Request, Result
 
 Log = Callable[[str], None]
 TIMINGS = "timings.jsonl"
+ENGINE_LOG = "engine.log"
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ class RunConfig:
     max_samples: int = 1_000_000      # a larger grid is refused before it is built (--max-samples)
     progress: bool = True
     report: bool = True
+    quiet: bool = False               # print nothing but errors
+    engine_logs: str = "file"         # file: engine output goes to <out>/engine.log; show: to the terminal
     options: dict[str, Any] = field(default_factory=dict)   # suite flags as given (for the --out name)
 
 
@@ -135,7 +138,8 @@ def identities(cfg: RunConfig, model: str, backend_cls: Any) -> list[RunIdentity
     """One identity per RoPE setting: everything besides the prompt that a score depends on."""
     revision = model_revision(model, cfg.revision)
     engine, dtype = backend_cls.engine_version(), backend_cls.resolve_dtype(cfg.dtype)
-    return [RunIdentity(model, revision, cfg.backend, engine, dtype, cfg.template, rope.label, (), cfg.label)
+    return [RunIdentity(model, revision, cfg.backend, engine, dtype, cfg.template, rope.label, (), cfg.label,
+                        rope.name if rope.name != rope.label else None)
             for rope in cfg.ropes]
 
 
@@ -205,7 +209,7 @@ def run_all(cfgs: list[RunConfig], log: Log = print, keep: Path | None = None) -
     copied into the run directory once the first run holds it."""
     records: list[Record] = []
     for i, cfg in enumerate(cfgs):
-        if len(cfgs) > 1:
+        if len(cfgs) > 1 and not cfg.quiet:
             log(f"== model {i + 1} of {len(cfgs)}: {cfg.label or cfg.model or 'demo'}")
         records = run(cfg, log)
         if keep is not None and cfg.out is not None:
@@ -231,6 +235,8 @@ def run(cfg: RunConfig, log: Log = print) -> list[Record]:
     if cfg.out is None:
         cfg = replace(cfg, out=default_out(cfg, idents))
     assert cfg.out is not None
+    if cfg.quiet:
+        log = _silent
     lock = OutLock.take(cfg.out)          # before building: a second writer is refused at once
     try:
         t0 = time.perf_counter()
@@ -240,10 +246,16 @@ def run(cfg: RunConfig, log: Log = print) -> list[Record]:
     except BaseException:
         lock.abandon()
         raise
+    if cfg.engine_logs == "file":
+        logs.route_engine_logs(cfg.out / ENGINE_LOG)
     try:
         return _run_locked(cfg, cfg.out, model, base, tok, backend_cls, idents, requests, workload_s, log)
     finally:
         lock.release()
+
+
+def _silent(_line: str) -> None:
+    """--quiet: evalsuite's own lines are dropped (the results are in the run directory)."""
 
 
 def _run_locked(cfg: RunConfig, out: Path, model: str, base: BaseRope, tok: Tokenizer, backend_cls: Any,
@@ -283,7 +295,8 @@ def _run_locked(cfg: RunConfig, out: Path, model: str, base: BaseRope, tok: Toke
         per_sample = (time.perf_counter() - t_run - backend.load_seconds) / len(pending)
         timings.append((rope.label, load_s, per_sample))
         _append_timing(out, ident, init_s, backend.engine_loads, len(pending), per_sample)
-        log(format_table(summarize([r for r in store.records() if r.setting == ident.key])))   # as it comes
+        if len(cfg.ropes) > 1:            # each setting's results as they come, not only at the end
+            log(format_table(summarize([r for r in store.records() if r.setting == ident.key])))
     records = store.records()
     finish(out, records, log, report=cfg.report)
     for label, load_s, per_sample in timings:
@@ -296,7 +309,8 @@ def _record(req: Request, res: Result, suite: Suite, ident: RunIdentity, capacit
     return Record(
         key=record_key(req.key, ident.key), setting=ident.key, model=ident.model, revision=ident.revision,
         label=ident.label, backend=ident.backend, engine=ident.engine, dtype=ident.dtype, template=ident.template,
-        rope=ident.rope, suite=req.suite, task=req.task, length=req.length, index=req.index, depth=req.depth,
+        rope=ident.rope, rope_name=ident.rope_name, suite=req.suite, task=req.task, length=req.length,
+        index=req.index, depth=req.depth,
         seed=req.seed, prompt_tokens=len(req.prompt_ids), output=res.text if isinstance(res, Generation) else "",
         score=scored.score, seconds=round(res.seconds, 6), references=req.references, extras=scored.extras,
         payload=req.payload.to_json() if req.payload is not None else None,

