@@ -44,6 +44,19 @@ class NoOptions:
 
 
 @dataclass(frozen=True)
+class Headline:
+    """A (derived) task a suite puts at the top of the report, such as RULER's task average.
+    `note` and `column` may hold `{threshold}` (the report's pass mark); `value` fills the extra
+    per-setting column from the setting's score per length and that threshold."""
+
+    task: str
+    title: str
+    note: str = ""
+    column: str = ""
+    value: Callable[[dict[int, float], float], str] | None = None
+
+
+@dataclass(frozen=True)
 class Command:
     """A subcommand a suite adds to the CLI (`evalsuite <name> ...`)."""
 
@@ -72,6 +85,12 @@ class Suite(ABC):
     Options: ClassVar[type] = NoOptions          # a frozen dataclass of evalsuite.options fields
     payload_type: ClassVar[type[Payload] | None] = None   # typed request payload, if the suite has one
     commands: ClassVar[tuple[Command, ...]] = ()
+    report_order: ClassVar[int] = 50             # where the suite's sections stand in a report
+
+    @classmethod
+    def headlines(cls) -> tuple[Headline, ...] | None:
+        """The tasks the report leads with; None: every task of the suite (small suites)."""
+        return None
 
     def __init__(self, cfg: SuiteConfig, opts: Any = None):
         if cfg.seed is None:

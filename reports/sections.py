@@ -7,19 +7,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Sequence
 
-from evalsuite.suite import suite_classes
+from evalsuite.suite import Headline, suite_classes
 from evalsuite.summary import ScoreCell
 from evalsuite.types import Record
 
 from .export import FigureSink, slug
-from .headline import (
-    LANGUAGES,
-    LONGBENCH_SUITES,
-    effective_lengths,
-    longbench_language_cells,
-    threshold_note,
-)
-from .tables import TableView, length_pivot
+from .tables import TableView, fmt, length_pivot
 
 
 @dataclass(frozen=True)
@@ -63,43 +56,51 @@ def section(key: str, title: str, description: str, group: Sequence[ScoreCell], 
     return Section(key, title, description, svg, table)
 
 
-def _order(suite: str, task: str) -> tuple:
-    first = {"ruler": 0, "longbench": 1, "longbench-e": 2, "passkey": 3, "niah": 4, "perplexity": 5}
-    return (first.get(suite, 9), suite, task not in ("average", "avg_categories"), task)
-
-
 def build_sections(cells: list[ScoreCell], opts: Options, sink: FigureSink) -> tuple[list[Section], list[Section]]:
-    """(headline sections, per-task sections). Headline: RULER's task average with its effective
-    length, LongBench per language, and every task of the other suites; per task: the rest."""
+    """(headline sections, per-task sections). Each suite names the tasks it leads with
+    (Suite.headlines: RULER's task average with its effective length, LongBench's average per
+    language; small suites lead with every task) and its place in the report (report_order)."""
     by_task: dict[tuple[str, str], list[ScoreCell]] = defaultdict(list)
     for c in cells:
         by_task[(c.suite, c.task)].append(c)
     classes = suite_classes()
+
+    def order(suite: str) -> tuple[int, str]:
+        cls = classes.get(suite)
+        return (cls.report_order if cls else 99, suite)
+
     head, rest = [], []
-    for (suite, task), group in sorted(by_task.items(), key=lambda kv: _order(*kv[0])):
+    for suite in sorted({s for s, _ in by_task}, key=order):
         cls = classes.get(suite)
         desc = cls.description if cls else ""
-        key = slug(f"{suite}-{task}")
-        if suite == "ruler" and task == "average":
-            eff = effective_lengths(group, opts.threshold)
-            head.append(section(key, "RULER: average over its tasks", desc, group, opts, sink,
-                                {f"effective length (>= {opts.threshold:g})": eff}, threshold_note(opts.threshold)))
-        elif suite in ("ruler",) or suite in LONGBENCH_SUITES:
-            rest.append(section(key, f"{suite} / {task}", desc, group, opts, sink))
-        else:
-            head.append(section(key, f"{suite} / {task}", desc, group, opts, sink))
-    lang = longbench_language_cells(cells)
-    lang_sections = []
-    for suite in LONGBENCH_SUITES:
-        for code, name in LANGUAGES.items():
-            group = [c for c in lang if c.suite == suite and c.task == f"avg_{code}"]
+        tasks = sorted(t for s, t in by_task if s == suite)
+        headlines = cls.headlines() if cls else None
+        if headlines is None:
+            head += [section(slug(f"{suite}-{t}"), f"{suite} / {t}", desc, by_task[(suite, t)], opts, sink)
+                     for t in tasks]
+            continue
+        for h in headlines:
+            group = by_task.get((suite, h.task))
             if group:
-                lang_sections.append(section(
-                    slug(f"{suite}-{name}"), f"{suite}: {name} average (leaderboard Avg)", "", group, opts, sink,
-                    note=f"Mean of the {name} category averages; the code data sets count in both languages, as in "
-                         "the THUDM/LongBench README leaderboard."))
-    at = next((i for i, s in enumerate(head) if not s.key.startswith("ruler")), len(head))
-    return head[:at] + lang_sections + head[at:], rest
+                head.append(_headline(suite, h, group, desc, opts, sink))
+        shown = {h.task for h in headlines}
+        rest += [section(slug(f"{suite}-{t}"), f"{suite} / {t}", desc, by_task[(suite, t)], opts, sink)
+                 for t in tasks if t not in shown]
+    return head, rest
+
+
+def _headline(suite: str, h: Headline, group: list[ScoreCell], desc: str, opts: Options,
+              sink: FigureSink) -> Section:
+    threshold = fmt(opts.threshold, 1)
+    extra = None
+    if h.value is not None:
+        by_label: dict[str, dict[int, float]] = defaultdict(dict)
+        for c in group:
+            by_label[c.label][c.length] = c.score
+        extra = {h.column.format(threshold=threshold): {label: h.value(by_len, opts.threshold)
+                                                        for label, by_len in by_label.items()}}
+    return section(slug(f"{suite}-{h.task}"), h.title, desc, group, opts, sink, extra,
+                   h.note.format(threshold=threshold))
 
 
 def needle_grids(records: Sequence[Record], labels: dict[str, str]) -> dict[tuple[str, str], list]:

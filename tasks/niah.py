@@ -65,6 +65,7 @@ class NiahSuite(Suite):
     description = "one needle at a token depth snapped to a sentence end; keyword-recall score"
     default_samples = 1               # per depth x length cell, as in the reference grid
     heatmap = True
+    report_order = 4
     Options = NiahOptions
 
     def planned_samples(self) -> int:

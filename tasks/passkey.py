@@ -42,6 +42,7 @@ class PasskeySuite(Suite):
     subtasks = ("passkey",)
     description = "pass key hidden in repeated noise; first integer of the answer must match"
     default_samples = 10
+    report_order = 3
     Options = PasskeyOptions
 
     def cache_params(self) -> dict[str, Any]:

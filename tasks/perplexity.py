@@ -99,6 +99,7 @@ class PerplexitySuite(Suite):
     score_range = None
     log_scale = True
     default_samples = 10                   # documents (yarn eval.sh: --samples 10 for long Proof-pile)
+    report_order = 5
     Options = PerplexityOptions
     payload_type = WindowPayload
 

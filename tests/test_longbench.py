@@ -241,7 +241,11 @@ def test_derived_cells_average_categories_and_buckets():
              Cell(task="trec", score=90.0, samples=4, **base)]
     got = {c.task: (c.score, c.samples) for c in LongBenchSuite.derived_cells(cells)}
     assert got == {"avg_multi_doc_qa": (30.0, 4), "avg_few_shot": (90.0, 4), "avg": (50.0, 8),
-                   "avg_categories": (60.0, 8)}
+                   "avg_categories": (60.0, 8), "avg_en": (60.0, 8)}
+    # per language, as the README leaderboard: Chinese apart, the code data sets in both
+    more = cells + [Cell(task="lsht", score=50.0, samples=2, **base), Cell(task="lcc", score=70.0, samples=2, **base)]
+    got = {c.task: c.score for c in LongBenchSuite.derived_cells(more)}
+    assert got["avg_en"] == pytest.approx((30 + 90 + 70) / 3) and got["avg_zh"] == pytest.approx((50 + 70) / 2)
     ebase = dict(base, suite="longbench-e")
     ecells = [Cell(task="hotpotqa@0-4k", score=60.0, samples=1, **ebase),
               Cell(task="hotpotqa@8k+", score=30.0, samples=2, **ebase),

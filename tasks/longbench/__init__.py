@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from evalsuite.options import option
-from evalsuite.suite import Command, Suite
+from evalsuite.suite import Command, Headline, Suite
 from evalsuite.tokenization import Tokenizer
 from evalsuite.types import Payload, Request, Result, SampleScore, output_text
 
 from . import build, data, metrics, rescore, results
-from .prompts import DATASETS, E_DATASETS, MAX_NEW_TOKENS, NEWLINE_STOP, bucket
+from .prompts import DATASETS, E_DATASETS, LANGUAGES, MAX_NEW_TOKENS, NEWLINE_STOP, bucket
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,14 @@ class LongBenchSuite(Suite):
     Options = LongBenchOptions
     payload_type = LongBenchPayload
     commands: ClassVar[tuple[Command, ...]] = (rescore.COMMAND,)
+    report_order = 1
+
+    @classmethod
+    def headlines(cls) -> tuple[Headline, ...]:
+        return tuple(Headline(f"avg_{code}", f"{cls.name}: {language} average (leaderboard Avg)",
+                              note=f"Mean of the {language} category averages; the code data sets count in both "
+                                   "languages, as in the THUDM/LongBench README leaderboard.")
+                     for code, language in LANGUAGES.items())
 
     def cache_params(self) -> dict[str, Any]:
         return {**super().cache_params(), "data": data.fingerprint(self.selected, self.e, self.opts.data_dir)}
@@ -110,6 +118,7 @@ class LongBenchESuite(LongBenchSuite):
     description = "LongBench-E: 13 data sets scored per length bucket (0-4k, 4-8k, 8k+ words)"
     e = True
     commands: ClassVar[tuple[Command, ...]] = ()      # the longbench suite's `score` covers both
+    report_order = 2
 
     def _chosen(self, samples: list[data.Sample], dataset: str) -> list[tuple[int, str]]:
         taken: dict[str, int] = {}

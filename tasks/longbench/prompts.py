@@ -104,6 +104,15 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
 }
 CATEGORY_OF = {ds: cat for cat, members in CATEGORIES.items() for ds in members}
 
+# README.md leaderboard: English and Chinese are averaged apart; the code data sets count in both
+CHINESE = frozenset({"multifieldqa_zh", "dureader", "vcsum", "lsht", "passage_retrieval_zh"})
+CODE = frozenset({"lcc", "repobench-p"})
+LANGUAGES = {"en": "English", "zh": "Chinese"}
+
+
+def language_of(dataset: str) -> str:
+    return "code" if dataset in CODE else "zh" if dataset in CHINESE else "en"
+
 # pred.py `datasets` lists: LongBench (21) and LongBench-E (13, files {name}_e.jsonl)
 DATASETS: tuple[str, ...] = tuple(PROMPTS)
 E_DATASETS: tuple[str, ...] = ("qasper", "multifieldqa_en", "hotpotqa", "2wikimqa", "gov_report", "multi_news",

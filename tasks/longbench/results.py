@@ -5,8 +5,9 @@ Reference: THUDM/LongBench `LongBench/README.md` (leaderboard: averages per task
 length bucket 0-4k / 4-8k / 8k+). Derived cells, per setting and context length:
   avg_<category>     mean of the data sets of one category that were run
   avg                mean over all data sets run
-  avg_categories     mean of the category averages (the README leaderboard's "Avg", here over both
-                     languages at once)
+  avg_categories     mean of the category averages over both languages at once
+  avg_en, avg_zh     the README leaderboard's "Avg" of each language: the mean of its category
+                     averages, the two code data sets counting in both languages
 LongBench-E cells are named <dataset>@<bucket>; derived: <dataset> (all buckets, sample-weighted,
 i.e. the plain mean over its samples), and each average above per bucket (avg@0-4k, ...) and overall.
 """
@@ -21,7 +22,7 @@ from evalsuite.reports.blocks import Block, Table
 from evalsuite.summary import ScoreCell
 from evalsuite.types import Record
 
-from .prompts import CATEGORIES, CATEGORY_OF, DATASETS, E_BUCKETS
+from .prompts import CATEGORIES, CATEGORY_OF, DATASETS, E_BUCKETS, LANGUAGES, language_of
 
 TRUNCATION_NOTE = (
     "Middle truncation: a prompt longer than its budget keeps its first and last halves (THUDM/LongBench "
@@ -56,7 +57,22 @@ def _averages(base: ScoreCell, scores: dict[str, tuple[float, int]], suffix: str
                        samples=total, derived=True))
     out.append(replace(base, task=f"avg_categories{suffix}", score=sum(cat_means) / len(cat_means),
                        samples=total, derived=True))
+    for lang in LANGUAGES:
+        out += _language_average(base, scores, lang, suffix)
     return out
+
+
+def _language_average(base: ScoreCell, scores: dict[str, tuple[float, int]], lang: str,
+                      suffix: str) -> list[ScoreCell]:
+    """The leaderboard's Avg of one language: the mean of its category averages, the code data
+    sets counting in both; none where no data set of the language itself ran (code alone is not one)."""
+    mine = {ds: v for ds, v in scores.items() if language_of(ds) in (lang, "code")}
+    if not any(language_of(ds) == lang for ds in mine):
+        return []
+    means = [sum(mine[ds][0] for ds in members if ds in mine) / sum(ds in mine for ds in members)
+             for members in CATEGORIES.values() if any(ds in mine for ds in members)]
+    return [replace(base, task=f"avg_{lang}{suffix}", score=sum(means) / len(means),
+                    samples=sum(n for _, n in mine.values()), derived=True)]
 
 
 def derived_cells(cells: list[ScoreCell]) -> list[ScoreCell]:
@@ -89,7 +105,7 @@ def _order(task: str) -> tuple:
     b = E_BUCKETS.index(bucket) + 1 if bucket in E_BUCKETS else 0
     if ds in DATASETS:
         return (0, DATASETS.index(ds), b)
-    cats = [f"avg_{c}" for c in CATEGORIES] + ["avg", "avg_categories"]
+    cats = [f"avg_{c}" for c in CATEGORIES] + ["avg", "avg_categories"] + [f"avg_{lang}" for lang in LANGUAGES]
     return (1, cats.index(ds) if ds in cats else len(cats), b)
 
 
@@ -109,7 +125,8 @@ def report_blocks(suite: str, cells: Sequence[ScoreCell], records: Sequence[Reco
     scores = Table(f"{suite}: per data set and category, side by side",
                    "Scores 0-100 as THUDM/LongBench eval.py computes them (mean over samples of the maximum over "
                    "gold answers). avg = mean over the data sets run; avg_categories = mean of the category "
-                   "averages (README leaderboard).", ("task", "category", "length") + tuple(settings), tuple(rows))
+                   "averages; avg_en / avg_zh = the README leaderboard's Avg per language (code counts in both).",
+                   ("task", "category", "length") + tuple(settings), tuple(rows))
     seen: dict[tuple, tuple[int, int]] = {}
     for r in records:                  # prompts do not depend on the RoPE setting: count each once
         cut = int((r.payload or {}).get("truncated_tokens", 0))

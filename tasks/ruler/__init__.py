@@ -24,7 +24,7 @@ from evalsuite.haystacks import source_fingerprint
 from evalsuite.lengths import format_length
 from evalsuite.options import option
 from evalsuite.reports.blocks import Block, Table
-from evalsuite.suite import Suite
+from evalsuite.suite import Headline, Suite
 from evalsuite.summary import ScoreCell
 from evalsuite.tokenization import Framing, Tokenizer
 from evalsuite.types import Record, Request, Result, SampleScore, output_text
@@ -51,6 +51,14 @@ class RulerSuite(Suite):
     default_samples = DEFAULT_SAMPLES
     Options = RulerOptions
     payload_type = RulerPayload
+    report_order = 0
+
+    @classmethod
+    def headlines(cls) -> tuple[Headline, ...]:
+        return (Headline("average", "RULER: average over its tasks",
+                         note="Effective length: the longest length up to which the task average stays >= "
+                              "{threshold} (RULER's bar is 85.6, Llama-2-7B at 4k).",
+                         column="effective length (>= {threshold})", value=effective_length_label),)
 
     def cache_params(self) -> dict[str, Any]:
         """Only what changes this selection's prompts: a task without essays ignores the haystack."""
@@ -141,8 +149,8 @@ def effective_length(by_len: dict[int, float], threshold: float = THRESHOLD) -> 
     return best
 
 
-def effective_length_label(by_len: dict[int, float]) -> str:
-    n = effective_length(by_len)
+def effective_length_label(by_len: dict[int, float], threshold: float = THRESHOLD) -> str:
+    n = effective_length(by_len, threshold)
     return f"< {format_length(min(by_len))}" if n is None else format_length(n)
 
 
