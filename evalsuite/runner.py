@@ -29,7 +29,7 @@ from .store import ResultStore, write_atomic
 from .suite import Suite, backend_class
 from .summary import format_table, summarize, write_summary_csv
 from .tokenization import Tokenizer
-from .types import EvalError, Generation, Record, Request, Result
+from .types import EvalError, Generation, Record, Request, Result, cut_at_stop
 
 Log = Callable[[str], None]
 TIMINGS = "timings.jsonl"
@@ -284,6 +284,7 @@ def _run_locked(cfg: RunConfig, out: Path, model: str, base: BaseRope, tok: Toke
         try:
             for batch in batches(prefix_order(pending), size):
                 results = backend.generate(batch) if batch[0].kind == "generate" else backend.logprobs(batch)
+                results = [_stopped(req, res) for req, res in zip(batch, results)]
                 store.append([_record(req, res, by_suite[req.suite], ident, rope.capacity(base), base.original)
                               for req, res in zip(batch, results)])
                 bar.update(len(batch))
@@ -302,6 +303,12 @@ def _run_locked(cfg: RunConfig, out: Path, model: str, base: BaseRope, tok: Toke
     for label, load_s, per_sample in timings:
         log(f"timing [{label}]: engine load {load_s:.1f}s, {per_sample:.3f}s per sample")
     return records
+
+
+def _stopped(req: Request, res: Result) -> Result:
+    if req.stop and isinstance(res, Generation):
+        return replace(res, text=cut_at_stop(res.text, req.stop))
+    return res
 
 
 def _record(req: Request, res: Result, suite: Suite, ident: RunIdentity, capacity: int, trained: int) -> Record:

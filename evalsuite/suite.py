@@ -155,6 +155,12 @@ class Suite(ABC):
         return 100.0 * sum(r.score for r in records) / len(records) if records else float("nan")
 
     @classmethod
+    def sample_unit(cls, task: str) -> str:
+        """What one stored sample of a task is (summary.csv's `unit`): a perplexity window and a
+        document are not the same count."""
+        return "sample"
+
+    @classmethod
     def aggregate_stderr(cls, records: Sequence[Record]) -> float:
         """Standard error of the cell score (same scale as aggregate_records): the sample standard
         deviation of the per-sample scores over sqrt(n); NaN where it is not defined."""

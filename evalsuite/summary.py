@@ -16,7 +16,7 @@ from .suite import suite_classes
 from .types import Record
 
 COLUMNS = ["setting", "model", "revision", "backend", "engine", "dtype", "template", "rope", "suite", "task",
-           "length", "metric", "higher_is_better", "score", "stderr", "samples", "derived"]
+           "length", "metric", "higher_is_better", "score", "stderr", "samples", "unit", "derived"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class ScoreCell:
     higher_is_better: bool
     score: float
     samples: int
+    unit: str = "sample"         # what one sample is (Suite.sample_unit)
     derived: bool = False        # computed from other cells (an average): not a sample mean
     stderr: float = float("nan")  # standard error of the score (NaN where undefined, and for derived cells)
 
@@ -62,7 +63,7 @@ def summarize(records: list[Record]) -> list[ScoreCell]:
         cells.append(ScoreCell(key[0], facts_of(rows[0]), labels[key[0]], key[1], key[2], key[3],
                                metric=cls.metric, higher_is_better=cls.higher_is_better,
                                score=cls.aggregate_records(rows), samples=len(rows),
-                               stderr=cls.aggregate_stderr(rows)))
+                               stderr=cls.aggregate_stderr(rows), unit=cls.sample_unit(key[2])))
     for suite in sorted({c.suite for c in cells}):
         derived = classes[suite].derived_cells([c for c in cells if c.suite == suite])
         cells.extend(replace(c, derived=True, stderr=float("nan")) for c in derived)
@@ -78,7 +79,7 @@ def write_summary_csv(cells: list[ScoreCell], path: Path) -> None:
         stderr = "" if math.isnan(c.stderr) else f"{c.stderr:.4f}"
         w.writerow([c.label, f.model, f.revision, f.backend, f.engine, f.dtype, f.template, f.rope, c.suite,
                     c.task, c.length, c.metric, int(c.higher_is_better), f"{c.score:.4f}", stderr, c.samples,
-                    int(c.derived)])
+                    c.unit, int(c.derived)])
     write_atomic(path, buf.getvalue())
 
 

@@ -67,14 +67,15 @@ class Request:
     kind: str = "generate"           # "generate" or "logprobs"
     score_start: int = 0             # logprobs: first prompt position that is scored
     payload: Payload | None = None   # the suite's typed facts about this sample
+    stop: tuple[str, ...] = ()       # the output ends before the first of these strings
 
     @property
     def key(self) -> str:
         """Content hash: the same prompt and references give the same key on every run."""
         h = hashlib.sha256()
-        h.update(json.dumps([self.suite, self.task, self.length, self.index, self.seed,
-                             self.max_new_tokens, list(self.references), self.kind,
-                             self.score_start]).encode())
+        fields = [self.suite, self.task, self.length, self.index, self.seed, self.max_new_tokens,
+                  list(self.references), self.kind, self.score_start]
+        h.update(json.dumps(fields + ([list(self.stop)] if self.stop else [])).encode())
         h.update(np.asarray(self.prompt_ids, dtype=np.int32).tobytes())
         return h.hexdigest()[:24]
 
@@ -83,6 +84,7 @@ class Request:
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "prompt_ids"}
         d["references"] = list(self.references)
         d["payload"] = self.payload.to_json() if self.payload is not None else None
+        d["stop"] = list(self.stop)
         return d
 
     @classmethod
@@ -90,6 +92,7 @@ class Request:
                     payload_type: type[Payload] | None = None) -> Request:
         d = dict(d)
         d["references"] = tuple(d["references"])
+        d["stop"] = tuple(d.get("stop", ()))
         raw = d.pop("payload", None)
         if raw is not None and payload_type is None:
             raise EvalError("a cached request has a payload, but its suite declares no payload type")
@@ -115,6 +118,13 @@ class LogprobResult:
 
 
 Result = Union[Generation, LogprobResult]
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> str:
+    """The text before the first stop string. Under greedy decoding this equals stopping the engine
+    there (later tokens cannot change earlier ones), on every backend alike."""
+    ends = [i for i in (text.find(s) for s in stop if s) if i >= 0]
+    return text[:min(ends)] if ends else text
 
 
 def output_text(result: Result) -> str:

@@ -49,6 +49,7 @@ class NiahOptions:
     answer_prefix: str = option(ANSWER_PREFIX, "the start of the answer the prompt ends with (may be empty)")
     max_new_tokens: int = option(MAX_NEW_TOKENS, "the output budget (the prompt fills the rest of the length)",
                                  minimum=1)
+    stop: str = option("", "end the answer at this string, e.g. a newline (default: none, as the reference)")
 
     def __post_init__(self) -> None:
         if not self.needle.strip() or not self.question.strip():
@@ -101,7 +102,8 @@ class NiahSuite(Suite):
                 pos = max(pos, 0)
                 ids = np.concatenate([head, context[:pos], needle, context[pos:], tail])
                 out.append(Request(self.name, "niah", length, len(out), ids.astype(np.int32),
-                                   budget, (self.opts.answer,), depth=round(depth, 2), seed=self.seed))
+                                   budget, (self.opts.answer,), depth=round(depth, 2), seed=self.seed,
+                                   stop=(self.opts.stop,) if self.opts.stop else ()))
         return out
 
     def score(self, request: Request, result: Result) -> SampleScore:

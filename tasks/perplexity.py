@@ -197,6 +197,10 @@ class PerplexitySuite(Suite):
         return perplexity_report.yarn_ppl(records)
 
     @classmethod
+    def sample_unit(cls, task: str) -> str:
+        return {"sliding": "window", "truncate": "document", "needle": "document x depth"}.get(task, "sample")
+
+    @classmethod
     def aggregate_stderr(cls, records) -> float:
         """Not defined on the perplexity scale (an exp of a mean); the report shows per-document values."""
         return float("nan")

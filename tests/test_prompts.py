@@ -141,3 +141,12 @@ def test_niah_takes_a_custom_needle_question_and_answer(tok):
         assert text.endswith("Question: What is the secret ingredient?\nAnswer: The secret ingredient is")
         assert r.references == ("saffron",) and r.max_new_tokens == 8 and len(r.prompt_ids) == 512 - 8
     assert task.score(r, _gen(" saffron, of course")).score == 1.0
+
+
+def test_a_stop_string_ends_the_answer_and_keys_the_request(tok):
+    from evalsuite.types import cut_at_stop
+    plain, stopped = make(NiahSuite, depths=1), make(NiahSuite, depths=1, stop="\n")
+    a, b = plain.requests(tok, 256)[0], stopped.requests(tok, 256)[0]
+    assert list(a.prompt_ids) == list(b.prompt_ids) and b.stop == ("\n",) and a.key != b.key
+    assert cut_at_stop(" eat a sandwich\nQuestion: more", b.stop) == " eat a sandwich"
+    assert cut_at_stop("no stop here", ("\n", "##")) == "no stop here" and cut_at_stop("a##b\nc", ("\n", "##")) == "a"
