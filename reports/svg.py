@@ -1,4 +1,4 @@
-"""Small inline-SVG charts, so a report is one self-contained, offline file.
+"""The reference heat colours, and the small inline-SVG line chart of suite report blocks.
 
 Coordinates are computed here; text is escaped by the jinja2 template that
 embeds the returned structures (no markup is built from strings here).
@@ -31,26 +31,6 @@ def _hex(rgb: tuple[int, ...]) -> str:
 
 
 @dataclass(frozen=True)
-class HeatCell:
-    x: float
-    y: float
-    w: float
-    h: float
-    color: str
-    tip: str
-
-
-@dataclass(frozen=True)
-class HeatMap:
-    cells: tuple[HeatCell, ...]
-    width: float
-    height: float
-    xlabels: tuple[tuple[float, float, str], ...]
-    ylabels: tuple[tuple[float, float, str], ...]
-    xtitle: tuple[float, float]
-
-
-@dataclass(frozen=True)
 class Line:
     name: str
     color: str
@@ -72,23 +52,6 @@ class LineChart:
     y_label: str
     xticks: tuple[tuple[float, str], ...]
     yticks: tuple[tuple[float, str], ...]
-
-
-def heatmap(lengths: list[str], depths: list[float], grid: dict[tuple[int, int], float],
-            cell_w: float = 44, cell_h: float = 22) -> HeatMap:
-    """Depth (rows, 0% at top) x length (columns) grid of 0..1 scores."""
-    left, top = 56, 10
-    cells = []
-    for j, depth in enumerate(depths):
-        for i, length in enumerate(lengths):
-            v = grid.get((i, j), float("nan"))
-            tip = f"length {length}, depth {depth:g}%: " + ("no data" if math.isnan(v) else f"{100 * v:.0f}")
-            cells.append(HeatCell(left + i * cell_w, top + j * cell_h, cell_w - 1, cell_h - 1, heat_color(v), tip))
-    return HeatMap(
-        tuple(cells), left + len(lengths) * cell_w + 10, top + len(depths) * cell_h + 40,
-        tuple((left + (i + 0.5) * cell_w, top + len(depths) * cell_h + 14, t) for i, t in enumerate(lengths)),
-        tuple((left - 6, top + (j + 0.65) * cell_h, f"{d:g}%") for j, d in enumerate(depths)),
-        (left + len(lengths) * cell_w / 2, top + len(depths) * cell_h + 32))
 
 
 def line_chart(series: dict[str, list[tuple[int, float]]], lengths: list[int], labels: list[str],
