@@ -113,6 +113,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.config:
         from . import matrix
         given = [f"--{f}" for f in MATRIX_FLAGS if getattr(args, f) is not None]
+        given += list(given_options(args, suite_classes()))      # suite options live in the file too
         if given:
             raise EvalError(f"--config holds the whole matrix: leave out {', '.join(given)} (or drop --config)")
         cfgs = matrix.run_configs(Path(args.config), progress=not args.no_progress, report=not args.no_report,
@@ -120,7 +121,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         policy = "run" if args.force else args.beyond_capacity
         if policy:
             cfgs = [replace(c, beyond_capacity=policy) for c in cfgs]
-        cfgs = [replace(c, quiet=args.quiet, engine_logs=args.engine_logs, progress=c.progress and not args.quiet)
+        cfgs = [replace(c, quiet=args.quiet, engine_logs=args.engine_logs, progress=c.progress and not args.quiet,
+                        workers=args.workers or c.workers, batch_size=args.batch_size or c.batch_size)
                 for c in cfgs]
         for cfg in cfgs:
             backend_class(cfg.backend)

@@ -64,6 +64,8 @@ def test_config_and_matrix_flags_do_not_mix(tiny_model, tmp_path):
     cfg.write_text(GOOD.replace("{model}", str(tiny_model)))
     res = evalsuite(["run", "--config", str(cfg), "--rope", "none", "--model", str(tiny_model)], tmp_path)
     assert res.returncode == 2 and "leave out --model, --rope" in res.stderr
+    res = evalsuite(["run", "--config", str(cfg), "--depths", "3"], tmp_path)
+    assert res.returncode == 2 and "leave out --depths" in res.stderr
 
 
 @pytest.mark.slow
