@@ -123,6 +123,8 @@ def render_report(run_dirs: list[Path], out: Path, *, baseline: str | None = Non
     timing_view = timings_table(runs.timings, records, labels)
     agree = backend_tables(cells)
     heat = _heatmaps(records, labels, sink)
+    from .rope_view import rope_figures
+    rope = rope_figures([Path(d) for d in run_dirs], records, labels, sink)
     if figures is not None:
         tables: list[TableView] = [setting_view, timing_view, *agree] + [s.table for s in head + per_task]
         for t in tables:
@@ -130,7 +132,7 @@ def render_report(run_dirs: list[Path], out: Path, *, baseline: str | None = Non
     page = _env().get_template("report.html.j2").render(
         title="evalsuite report", runs=runs.infos, n_records=len(records), settings=setting_view,
         baseline=base, threshold=threshold, head=head, per_task=per_task, heatmaps=heat, agree=agree,
-        timings=timing_view, blocks=_blocks(cells, records, labels), samples=_samples(records, labels))
+        timings=timing_view, rope=rope, blocks=_blocks(cells, records, labels), samples=_samples(records, labels))
     write_atomic(Path(out), page)
 
 
