@@ -90,6 +90,7 @@ def rope_figures(run_dirs: list[Path], records: list[Record], labels: dict[str, 
                  sink: FigureSink) -> list[RopeFigure]:
     """One figure per model: factor curves (left) and wavelengths against the trained length (right)."""
     import numpy as np
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     from evalsuite.search_factors import setting_factors, theoretical_critical_dim, wavelengths
 
@@ -138,6 +139,8 @@ def rope_figures(run_dirs: list[Path], records: list[Record], labels: dict[str, 
                 ax.axvline(real, color="#3333aa", ls="-.", lw=1)
             ax.set_xlabel("rotary pair i (dimension 2i)")
             ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
             ax.grid(True, color="#e6e6e6", lw=0.6)
         ax1.set_ylabel("scale factor (original / new frequency)")
         ax2.set_ylabel("wavelength (tokens)")
