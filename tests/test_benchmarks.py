@@ -22,8 +22,11 @@ SMALL_RUNS = {
                              "--tasks", "niah_single_1,niah_multikey_2,vt,fwe,qa_1", "--check", "2", "--workers", "2"],
                             ["COLD  : 50 prompts", "CACHED: 50 prompts", "wrong length: 0 of 50",
                              "re-tokenized identical: 20/20"]),
+    "rope_search.py": (["--small"], ["search cost at 1024:", "held-out at 1024 tokens (seed 101)",
+                                     "scaling: target 2048:"]),
 }
-SLOW = {"perplexity_memory.py", "backend_timing.py", "ruler_generation.py"}   # load engines or build workloads
+# these load engines or build workloads
+SLOW = {"perplexity_memory.py", "backend_timing.py", "ruler_generation.py", "rope_search.py"}
 
 
 def test_every_benchmark_has_a_small_run():
