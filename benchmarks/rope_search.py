@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--small", action="store_true", help="tiny sizes for CI")
     ap.add_argument("--budget", type=int, default=40)
-    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-rope-search")
+    ap.add_argument("--out", type=Path, help="default: runs/bench-rope-search (-small with --small)")
     ap.add_argument("--skip-scaling", action="store_true")
     args = ap.parse_args(argv)
     os.environ["OMP_NUM_THREADS"] = "1"
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     factor, target = (2.0, 1024) if small else (8.0, 4096)
     budget = 8 if small else args.budget
     samples, depths = (1, 2) if small else (2, 4)
-    out = args.out.resolve()
+    out = (args.out or ROOT / "runs" / ("bench-rope-search" + ("-small" if small else ""))).resolve()
     print(f"search: demo model, {factor:g}x = {target} tokens, budget {budget}, fitness {samples} documents x "
           f"{depths} depths (data seed 0)", flush=True)
     rate = search(out / "search", factor, target, budget, samples, depths)
