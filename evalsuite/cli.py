@@ -17,6 +17,7 @@ from .cache_command import add_cache_parser, run_cache
 from .lengths import parse_lengths
 from .options import add_suite_flags, given_options, suite_options
 from .rope import RopeSpec, method_help
+from .search import add_search_parser, run_search
 from .suite import SuiteConfig, backend_class, backend_names, parse_suites, suite_classes
 from .types import EvalError
 
@@ -93,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="RULER effective-length threshold (default 85.6, RULER's Llama-2-7B bar)")
     sub.add_parser("list", help="suites, tasks, backends and RoPE methods")
     add_cache_parser(sub)
+    add_search_parser(sub)
     for cls in suite_classes().values():
         for command in cls.commands:
             command.add_arguments(sub.add_parser(command.name, help=command.help))
@@ -201,7 +203,7 @@ def cmd_list(_args: argparse.Namespace) -> int:
 
 
 def _command(name: str) -> Callable[[argparse.Namespace], int]:
-    builtin = {"run": cmd_run, "report": cmd_report, "list": cmd_list, "cache": run_cache}
+    builtin = {"run": cmd_run, "report": cmd_report, "list": cmd_list, "cache": run_cache, "search": run_search}
     if name in builtin:
         return builtin[name]
     return next(c.run for cls in suite_classes().values() for c in cls.commands if c.name == name)

@@ -14,15 +14,25 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-ENGINE_LOGGERS = ("vllm", "transformers", "torch", "py.warnings")
+ENGINE_LOGGERS = ("vllm", "transformers", "py.warnings")
 _engine_log: Path | None = None
+
+
+class _QuietFileHandler(logging.FileHandler):
+    """A log line that cannot be written (full disk) is dropped: it must not print a traceback."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
 
 
 def route_engine_logs(path: Path) -> None:
     """Engine loggers (and Python warnings) write to `path` from now on."""
     global _engine_log
     os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")   # read when vLLM is imported: keep its handlers off
-    handler = logging.FileHandler(path, encoding="utf-8")
+    if "transformers" in sys.modules:                       # its own terminal handler, when it has one
+        from transformers.utils import logging as hf_logging
+        hf_logging.disable_default_handler()
+    handler = _QuietFileHandler(path, encoding="utf-8", delay=True)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     logging.captureWarnings(True)
     for name in ENGINE_LOGGERS:

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .rope import BaseRope, RopeSpec
+from .rope import MAX_FACTOR, BaseRope, RopeSpec
 from .search_evolution import Evolution, Factors, Outcome, Plan
 from .search_factors import Bounds, ntk_factors, pi_factors, rcd, theoretical_critical_dim, yarn_factors
 from .types import EvalError
@@ -159,8 +159,9 @@ def search(args: argparse.Namespace, log: Any = print) -> dict[str, Any]:
     model = resolve_model(args.model)
     base = BaseRope.from_config(load_model_config(model))
     s = float(args.factor)
-    if not 1 < s <= 1e4:
-        raise EvalError(f"--factor {args.factor} must be above 1 (the context is extended)")
+    if not 1 < s <= MAX_FACTOR:
+        raise EvalError(f"--factor {args.factor:g} must be above 1 (the context is extended) and at most "
+                        f"{MAX_FACTOR:g}")
     target = parse_length(args.target_length) if args.target_length else round(s * base.original)
     name = Path(model).name
     out = Path(args.out) if args.out else Path("runs") / f"search-{name}-{s:g}x-{target}-{args.backend}-s{args.seed}"

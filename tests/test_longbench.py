@@ -303,7 +303,7 @@ def test_run_longbench_end_to_end_and_rescore(tiny_model, fixtures, tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     summary = pd.read_csv(out / "summary.csv")
     rows = {t: (s, n) for t, s, n in zip(summary["task"], summary["score"], summary["samples"])}
-    assert set(rows) == {"hotpotqa", "trec", "avg_multi_doc_qa", "avg_few_shot", "avg", "avg_categories"}
+    assert set(rows) == {"hotpotqa", "trec", "avg_multi_doc_qa", "avg_few_shot", "avg", "avg_categories", "avg_en"}
     assert rows["hotpotqa"][1] == 3 and rows["trec"][1] == 2 and rows["avg"][1] == 5
     assert rows["avg"][0] == pytest.approx((rows["hotpotqa"][0] + rows["trec"][0]) / 2, abs=1e-3)
     assert set(summary["length"]) == {512} and set(summary["suite"]) == {"longbench"}

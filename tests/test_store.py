@@ -107,7 +107,8 @@ def test_a_failed_write_leaves_no_torn_line_and_no_phantom_key(tmp_path):
     run = tmp_path / "run"
     s = ResultStore(run)
     s.append([rec(0)])
-    with mock.patch.object(store_mod.os, "fsync", side_effect=OSError("disk full")), pytest.raises(OSError):
+    with mock.patch.object(store_mod.os, "fsync", side_effect=OSError("disk full")), \
+            pytest.raises(EvalError, match="cannot append to .*records.jsonl: disk full; the records stored so far"):
         s.append([rec(1)])
     assert len(lines(run)) == 1
     s.append([rec(1)])                                    # the failed key was not marked as stored
