@@ -6,8 +6,6 @@ identity (evalsuite.identity), so changing anything a score depends on re-runs.
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import functools
 import hashlib
 import json
@@ -16,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -25,14 +23,14 @@ from .identity import RunIdentity, model_revision, record_key
 from .lengths import format_length
 from .model import check_weights, load_model_config, resolve_model
 from .rope import BaseRope, RopeSpec
-from .store import ResultStore, write_atomic
+from .rundir import OutLock, append_timing, write_run_json
+from .store import ResultStore
 from .suite import Suite, backend_class
 from .summary import format_table, summarize, write_summary_csv
 from .tokenization import Tokenizer
 from .types import EvalError, Generation, Record, Request, Result, cut_at_stop
 
 Log = Callable[[str], None]
-TIMINGS = "timings.jsonl"
 ENGINE_LOG = "engine.log"
 
 
@@ -154,43 +152,6 @@ def default_out(cfg: RunConfig, idents: list[RunIdentity]) -> Path:
     return Path("runs") / f"{model_name}-{cfg.backend}-{suite_name}-{digest}"
 
 
-@dataclass
-class OutLock:
-    """The run directory, locked for this run (one --out takes one writer at a time). If the
-    run fails before it stored anything, `abandon` removes what the lock itself created."""
-
-    run_dir: Path
-    handle: IO[str]
-    created: bool
-
-    @classmethod
-    def take(cls, run_dir: Path) -> OutLock:
-        created = not run_dir.exists()
-        try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            handle = open(run_dir / ".lock", "w")
-        except OSError as e:
-            raise EvalError(f"cannot write to --out {run_dir}: {e.strerror or e}") from None
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            raise EvalError(f"another evalsuite run is writing to {run_dir}: one --out takes one writer at a "
-                            "time; wait for it or use another --out") from None
-        return cls(run_dir, handle, created)
-
-    def release(self) -> None:
-        self.handle.close()
-
-    def abandon(self) -> None:
-        """Undo the lock's own traces (used when the input failed before anything was stored)."""
-        self.release()
-        if self.created:
-            with contextlib.suppress(OSError):
-                (self.run_dir / ".lock").unlink()
-                self.run_dir.rmdir()
-
-
 def shared_out(cfgs: list[RunConfig]) -> list[RunConfig]:
     """Several models of one command share one run directory, named from what was asked."""
     first = cfgs[0]
@@ -263,7 +224,7 @@ def _run_locked(cfg: RunConfig, out: Path, model: str, base: BaseRope, tok: Toke
     by_suite = {s.name: s for s in cfg.suites}
     store = ResultStore(out)
     done = store.completed()
-    _write_run_json(cfg, out, idents)
+    write_run_json(out, idents, cfg.lengths, cfg.suites)
     log(f"workloads: {len(requests)} samples in {workload_s:.2f}s; store {out} holds {len(done)} records")
     timings = []
     for rope, ident in zip(cfg.ropes, idents):
@@ -295,7 +256,7 @@ def _run_locked(cfg: RunConfig, out: Path, model: str, base: BaseRope, tok: Toke
         load_s = init_s + backend.load_seconds
         per_sample = (time.perf_counter() - t_run - backend.load_seconds) / len(pending)
         timings.append((rope.label, load_s, per_sample))
-        _append_timing(out, ident, init_s, backend.engine_loads, len(pending), per_sample)
+        append_timing(out, ident, init_s, backend.engine_loads, len(pending), per_sample)
         if len(cfg.ropes) > 1:            # each setting's results as they come, not only at the end
             log(format_table(summarize([r for r in store.records() if r.setting == ident.key])))
     records = store.records()
@@ -334,31 +295,3 @@ def finish(run_dir: Path, records: list[Record], log: Log = print, report: bool 
         render_report([run_dir], run_dir / "report.html")
     log(format_table(cells))
     log(f"wrote {run_dir / 'summary.csv'}" + (f" and {run_dir / 'report.html'}" if report else ""))
-
-
-def _append_timing(out: Path, ident: RunIdentity, init_s: float, engine_loads: list[tuple[str, float]],
-                   samples: int, per_sample: float) -> None:
-    """Engine load time, apart from per-sample time (vLLM loads its engines lazily)."""
-    row = {"setting": ident.key, "rope": ident.rope, "backend_init_s": round(init_s, 3),
-           "engine_loads": [[what, round(s, 3)] for what, s in engine_loads], "samples": samples,
-           "seconds_per_sample": round(per_sample, 6)}
-    with open(out / TIMINGS, "a", encoding="utf-8") as f:
-        f.write(json.dumps(row) + "\n")
-
-
-def _write_run_json(cfg: RunConfig, out: Path, idents: list[RunIdentity]) -> None:
-    """The latest run's settings, plus every distinct command that wrote into this directory
-    (several commands may share one --out, one after another; the report lists them all)."""
-    path = out / "run.json"
-    try:
-        previous = json.loads(path.read_text())
-        commands = previous.get("commands", []) if isinstance(previous, dict) else []
-    except (OSError, ValueError):
-        commands = []
-    if sys.argv[1:] not in commands:
-        commands.append(sys.argv[1:])
-    info = {"identities": [i.to_json() for i in idents], "lengths": list(cfg.lengths),
-            "suites": [{"name": s.name, "tasks": list(s.selected), "config": s.cfg.__dict__,
-                        "options": s.opts.__dict__} for s in cfg.suites],
-            "argv": sys.argv[1:], "commands": commands}
-    write_atomic(path, json.dumps(info, indent=2, default=list))

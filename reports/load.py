@@ -9,10 +9,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from evalsuite.rundir import TIMINGS
 from evalsuite.store import ResultStore
 from evalsuite.types import EvalError, Record
-
-TIMINGS = "timings.jsonl"
 
 
 @dataclass(frozen=True)
