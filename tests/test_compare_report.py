@@ -12,6 +12,7 @@ import pytest
 
 from evalsuite.reports import render_report
 from evalsuite.store import ResultStore
+from browser import dump_dom, screenshot
 from suite_helpers import record
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -287,23 +288,14 @@ def test_grid_report_is_one_self_contained_page(grid_report):
 
 @pytest.mark.slow
 def test_grid_report_renders_in_headless_chromium(grid_report, tmp_path):
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing in CI: scripts/setup.sh installs it")
-        pytest.skip("chromium not installed")
-    common = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-              "--disable-background-networking", "--disable-component-update", "--disable-sync"]
     shot = tmp_path / "shot.png"
-    subprocess.run([*common, f"--user-data-dir={tmp_path / 'p1'}", "--window-size=1280,2400",
-                    f"--screenshot={shot}", grid_report.as_uri()], capture_output=True, timeout=180)
+    screenshot(grid_report, shot, tmp_path / "p1", "1280,2400")
     from PIL import Image
     img = Image.open(shot).convert("RGB")
     assert img.size == (1280, 2400) and len(set(img.getdata())) > 200          # not a blank page
     if os.environ.get("EVALSUITE_KEEP_SHOT"):
         shutil.copy(shot, os.environ["EVALSUITE_KEEP_SHOT"])
-    dom = subprocess.run([*common, f"--user-data-dir={tmp_path / 'p2'}", "--dump-dom", grid_report.as_uri()],
-                         capture_output=True, text=True, timeout=180).stdout
+    dom = dump_dom(grid_report, tmp_path / "p2")
     for heading in ("Settings compared", "Headline results", "RULER: average over its tasks", "passkey / passkey",
                     "niah / niah", "Needle in a haystack", "Timings", "Per task", "ruler / vt", "Suite tables",
                     "RULER summary", "Sample outputs", "Runs"):

@@ -1,13 +1,11 @@
 """The report is one self-contained page, escapes model output, and renders in a real browser."""
-import os
-import shutil
-import subprocess
 
 import pytest
 
 from evalsuite.reports import render_report
 from evalsuite.reports.svg import heat_color
 from evalsuite.store import ResultStore
+from browser import dump_dom, screenshot
 from suite_helpers import record
 
 EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -53,23 +51,13 @@ def test_heat_colors_follow_the_reference_map():
 
 @pytest.mark.slow
 def test_report_renders_in_headless_chromium(report, tmp_path):
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing in CI: scripts/setup.sh installs it")
-        pytest.skip("chromium not installed")
     shot = tmp_path / "shot.png"
-    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,8000",
-                    f"--screenshot={shot}", report.as_uri()], capture_output=True, timeout=120)
+    screenshot(report, shot, tmp_path / "profile", "1200,8000")
     assert shot.exists() and shot.stat().st_size > 10_000
     from PIL import Image
     img = Image.open(shot).convert("RGB")
     colors = set(img.getdata())
     # the heatmap's red and green cells really are painted
     assert (0xF0, 0x49, 0x6E) in colors and (0x0C, 0xD7, 0x9F) in colors
-    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                          "--disable-background-networking", f"--user-data-dir={tmp_path / 'profile2'}",
-                          "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    dom = dump_dom(report, tmp_path / "profile2")
     assert "<img src" not in dom and "alert(" in dom                     # the payload stayed text
