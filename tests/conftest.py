@@ -19,3 +19,10 @@ def tiny_model(tmp_path_factory):
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Workload caches go to a per-session folder, never the user's home."""
     monkeypatch.setenv("EVALSUITE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture(scope="session", params=["sentencepiece", "llama3", "gpt2bpe", "demo"])
+def zoo_tokenizer(request, tmp_path_factory):
+    """Each tokenizer of the matrix (tests/tokenizer_zoo.py), loaded once per session."""
+    import tokenizer_zoo
+    return tokenizer_zoo.load(request.param, tmp_path_factory.mktemp(f"tok-{request.param}"))
