@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, NoReturn
 
-from . import __version__
+from . import __version__, engine_args
 from .cache_command import add_cache_parser, run_cache
 from .lengths import parse_lengths
 from .options import add_suite_flags, given_options, suite_options
@@ -52,7 +52,22 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--revision", help="hub revision (branch, tag or commit) of --model")
     r.add_argument("--label", action="append", help="each --model's name in tables and reports, in the same "
                    "order (default: its shortest unique path)")
-    r.add_argument("--backend", help="hf (default) or vllm")
+    r.add_argument("--backend", help="hf (default), vllm or openai (with --endpoint)")
+    r.add_argument("--engine-arg", action="append", metavar="KEY=VALUE",
+                   help="a vLLM engine argument for the vllm backends, repeatable: tensor_parallel_size=2, "
+                        "enable_prefix_caching=true, gpu_memory_utilization=0.85, ... (checked by vLLM's parser)")
+    r.add_argument("--endpoint", action="append", metavar="URL",
+                   help="--backend openai: an OpenAI-compatible completions server (vllm serve, SGLang), e.g. "
+                        "http://127.0.0.1:8000; repeatable: all endpoints share one work queue")
+    r.add_argument("--concurrency", type=_positive("concurrency"),
+                   help="--backend openai: requests in flight per endpoint (default 8)")
+    r.add_argument("--request-timeout", type=_positive("request-timeout"),
+                   help="--backend openai: seconds per request before it is retried (default 600)")
+    r.add_argument("--api-key-env", metavar="NAME", help="--backend openai: the environment variable holding the API key")
+    r.add_argument("--retries", type=int, help="--backend openai: tries of a failing request on one endpoint beyond "
+                   "the first before the endpoint counts as dead (default 6)")
+    r.add_argument("--retry-delay", type=float, help="--backend openai: the first retry delay in seconds, doubling "
+                   "per failure up to 30 s, with jitter (default 1)")
     r.add_argument("--samples", type=_positive("samples"), help="samples per task and length (NIAH: per cell)")
     r.add_argument("--seed", type=int, help="sample seed (default: each suite's own, 0; RULER 42)")
     r.add_argument("--template", choices=["base", "chat"],
@@ -116,6 +131,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         from . import matrix
         given = [f"--{f}" for f in MATRIX_FLAGS if getattr(args, f) is not None]
         given += list(given_options(args, suite_classes()))      # suite options live in the file too
+        if args.engine_arg:
+            given.append("--engine-arg (the file's [engine_args] table)")
         if given:
             raise EvalError(f"--config holds the whole matrix: leave out {', '.join(given)} (or drop --config)")
         cfgs = matrix.run_configs(Path(args.config), progress=not args.no_progress, report=not args.no_report,
@@ -165,11 +182,37 @@ def _flag_configs(args: argparse.Namespace, out: Path | None) -> list:
         batch_size=args.batch_size, workers=args.workers, dtype=args.dtype or "auto",
         beyond_capacity="run" if args.force else args.beyond_capacity or "skip", max_samples=args.max_samples,
         progress=not (args.no_progress or args.quiet), report=not args.no_report, quiet=args.quiet,
-        engine_logs=args.engine_logs, options=given_options(args, classes))
+        engine_logs=args.engine_logs, options=given_options(args, classes),
+        engine_args=engine_args.parse(args.engine_arg or []), backend_options=_endpoint_options(args, backend))
         for i, model in enumerate(models)]
     if len(cfgs) > 1 and out is None:
         cfgs = shared_out(cfgs)
     return cfgs
+
+
+ENDPOINT_FLAGS = ("endpoint", "concurrency", "request_timeout", "api_key_env", "retries", "retry_delay")
+
+
+def _endpoint_options(args: argparse.Namespace, backend: str) -> object:
+    """EndpointOptions for --backend openai; the endpoint flags with another backend are an error."""
+    given = [f"--{f.replace('_', '-')}" for f in ENDPOINT_FLAGS if getattr(args, f, None) is not None]
+    if backend != "openai":
+        if given:
+            raise EvalError(f"{', '.join(given)} go with --backend openai (this run uses --backend {backend})")
+        return None
+    from .backends.openai import EndpointOptions
+    from .endpoints import RetryPolicy
+    if not args.endpoint:
+        raise EvalError("--backend openai needs --endpoint URL (repeatable)")
+    if args.retries is not None and args.retries < 0 or args.retry_delay is not None and not args.retry_delay >= 0:
+        raise EvalError(f"--retries and --retry-delay must not be negative (got {args.retries}, {args.retry_delay})")
+    retry = RetryPolicy()
+    retry = RetryPolicy(retries=retry.retries if args.retries is None else args.retries,
+                        backoff=retry.backoff if args.retry_delay is None else args.retry_delay)
+    options = EndpointOptions(tuple(args.endpoint), args.concurrency or 8, float(args.request_timeout or 600),
+                              args.api_key_env, retry)
+    options.api_key()                  # a missing variable fails now, before anything is built
+    return options
 
 
 def cmd_report(args: argparse.Namespace) -> int:

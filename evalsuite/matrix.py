@@ -4,6 +4,9 @@
     lengths = "256..2k"                  # the --lengths syntax, or a list of lengths
     ropes = ["none", "yarn:factor=4"]    # every model's RoPE settings (a model may list its own)
     out = "runs/compare"                 # optional; default runs/<file name>-<hash of the file>
+    [engine_args]                        # optional, vllm backends: vLLM engine arguments (--engine-arg)
+    tensor_parallel_size = 2
+    enable_prefix_caching = true
 
     [[models]]
     path = "demo"                        # a folder, a hub id, or "demo" (the bundled model)
@@ -35,6 +38,7 @@ from typing import Any, Literal
 import tomllib
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
+from . import engine_args
 from .lengths import parse_lengths
 from .options import base_type as _base_type
 from .rope import RopeSpec
@@ -68,6 +72,7 @@ class MatrixFile(_Strict):
     workers: PositiveInt | None = None
     beyond_capacity: Literal["skip", "run", "error"] = "skip"
     max_samples: PositiveInt = 1_000_000
+    engine_args: dict[str, Any] = Field(default_factory=dict)    # vLLM engine arguments (--engine-arg)
 
 
 def _first_error(path: Path, e: ValidationError) -> EvalError:
@@ -175,6 +180,7 @@ def run_configs(path: Path, progress: bool = True, report: bool = True, out: Pat
         raise EvalError(f"config {path}: models: two models share a label: {labels}")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
     out = out or Path(matrix.out or Path("runs") / f"{path.stem}-{digest}")
+    engine = engine_args.from_table(matrix.engine_args, f"config {path}: engine_args.")
     cfgs = []
     for i, m in enumerate(matrix.models):
         ropes = _ropes(path, f"models.{i}.ropes", m.ropes) if m.ropes else default_ropes
@@ -184,7 +190,7 @@ def run_configs(path: Path, progress: bool = True, report: bool = True, out: Pat
             revision=m.revision, label=m.label, backend=matrix.backend, template=m.template,
             batch_size=matrix.batch_size, workers=matrix.workers, dtype=m.dtype,
             beyond_capacity=matrix.beyond_capacity, max_samples=matrix.max_samples, progress=progress,
-            report=report))
+            report=report, engine_args=engine))
     return cfgs
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import shutil
 import sys
 import time
@@ -18,14 +19,15 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from . import logs, prebuild, workload
+from . import engine_args, logs, prebuild, workload
+from .engine_args import EngineArgs
 from .identity import RunIdentity, model_revision, record_key
 from .lengths import format_length
 from .model import check_weights, load_model_config, resolve_model
 from .rope import BaseRope, RopeSpec
 from .rundir import OutLock, append_timing, write_run_json
 from .store import ResultStore
-from .suite import Suite, backend_class
+from .suite import DriveRun, Suite, backend_class
 from .summary import format_table, summarize, write_summary_csv
 from .tokenization import Tokenizer
 from .types import EvalError, Generation, Record, Request, Result, cut_at_stop
@@ -55,6 +57,8 @@ class RunConfig:
     quiet: bool = False               # print nothing but errors
     engine_logs: str = "file"         # file: engine output goes to <out>/engine.log; show: to the terminal
     options: dict[str, Any] = field(default_factory=dict)   # suite flags as given (for the --out name)
+    engine_args: EngineArgs = ()      # --engine-arg / [engine_args]: passed to the vLLM engines as given
+    backend_options: Any = None       # a backend's own typed options (openai: EndpointOptions)
 
 
 BEYOND_CAPACITY = ("skip", "run", "error")
@@ -132,11 +136,14 @@ def batches(reqs: list[Request], size: int) -> Iterator[list[Request]]:
         yield batch
 
 
-def identities(cfg: RunConfig, model: str, backend_cls: Any) -> list[RunIdentity]:
-    """One identity per RoPE setting: everything besides the prompt that a score depends on."""
+def identities(cfg: RunConfig, model: str, backend_cls: Any, tok: Tokenizer) -> list[RunIdentity]:
+    """One identity per RoPE setting: everything besides the prompt that a score depends on
+    (a server backend's engine field names the served model and server version)."""
     revision = model_revision(model, cfg.revision)
-    engine, dtype = backend_cls.engine_version(), backend_cls.resolve_dtype(cfg.dtype)
-    return [RunIdentity(model, revision, cfg.backend, engine, dtype, cfg.template, rope.label, (), cfg.label,
+    engine = backend_cls.identity_engine(cfg.backend_options, model, tok, cfg.lengths)
+    dtype = backend_cls.resolve_dtype(cfg.dtype)
+    return [RunIdentity(model, revision, cfg.backend, engine, dtype, cfg.template, rope.label,
+                        engine_args.identity_fields(cfg.engine_args), cfg.label,
                         rope.name if rope.name != rope.label else None)
             for rope in cfg.ropes]
 
@@ -192,7 +199,12 @@ def run(cfg: RunConfig, log: Log = print) -> list[Record]:
         if suite.min_length(tok) > min(cfg.lengths):
             raise EvalError(f"suite {suite.name} needs at least {suite.min_length(tok)} tokens: raise --lengths")
     check_grid(cfg)
-    idents = identities(cfg, model, backend_cls)
+    for suite in cfg.suites:
+        suite.prepare()                   # a backend-driving suite's tasks and data, before anything is written
+    if cfg.engine_args and cfg.engine_logs == "file":
+        os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")     # vLLM is imported now, logs routed later
+    backend_cls.check_engine_args(cfg.engine_args)
+    idents = identities(cfg, model, backend_cls, tok)
     if cfg.out is None:
         cfg = replace(cfg, out=default_out(cfg, idents))
     assert cfg.out is not None
@@ -227,14 +239,21 @@ def _run_locked(cfg: RunConfig, out: Path, model: str, base: BaseRope, tok: Toke
     write_run_json(out, idents, cfg.lengths, cfg.suites)
     log(f"workloads: {len(requests)} samples in {workload_s:.2f}s; store {out} holds {len(done)} records")
     timings = []
+    stored = store.records() if any(s.drives_backend for s in cfg.suites) else []
     for rope, ident in zip(cfg.ropes, idents):
         planned = within_capacity(cfg, rope, base, requests, log)
         pending = [r for r in planned if record_key(r.key, ident.key) not in done]
-        if not pending:
+        drive = DriveRun(ident, tuple(r for r in stored if r.setting == ident.key), base.original,
+                         rope.capacity(base), cfg.batch_size, store.append, log)
+        driving = [s for s in cfg.suites if s.drives_backend and s.drive_pending(drive)]
+        if not pending and not driving:
             log(f"[{rope.label}] all {len(planned)} samples already stored")
             continue
         t_load = time.perf_counter()
-        backend = backend_cls(model, rope, base, max(cfg.lengths), tok, cfg.dtype, revision=cfg.revision)
+        extra: dict[str, Any] = {"engine_args": cfg.engine_args} if cfg.engine_args else {}   # plugins need not take them
+        if cfg.backend_options is not None:
+            extra["options"] = cfg.backend_options
+        backend = backend_cls(model, rope, base, max(cfg.lengths), tok, cfg.dtype, revision=cfg.revision, **extra)
         init_s = time.perf_counter() - t_load
         log(f"[{rope.label}] {cfg.backend} backend ready in {init_s:.1f}s; {len(pending)} samples to run")
         size = cfg.batch_size or backend_cls.default_batch_size
@@ -243,20 +262,20 @@ def _run_locked(cfg: RunConfig, out: Path, model: str, base: BaseRope, tok: Toke
         bar = tqdm(total=len(pending), desc=rope.label, unit="sample", file=sys.stderr, dynamic_ncols=True,
                    disable=not cfg.progress)
         try:
-            for batch in batches(prefix_order(pending), size):
-                results = backend.generate(batch) if batch[0].kind == "generate" else backend.logprobs(batch)
+            for batch, results in backend.run_batches(batches(prefix_order(pending), size), size):
                 results = [_stopped(req, res) for req, res in zip(batch, results)]
                 store.append([_record(req, res, by_suite[req.suite], ident, rope.capacity(base), base.original)
                               for req, res in zip(batch, results)])
                 bar.update(len(batch))
+            driven = sum(s.drive(backend, drive) for s in driving)   # suites that run themselves (lm-eval)
         finally:
             bar.close()
             backend.close()
         # engines that load lazily (vLLM) report their own load time, apart from the samples'
         load_s = init_s + backend.load_seconds
-        per_sample = (time.perf_counter() - t_run - backend.load_seconds) / len(pending)
+        per_sample = (time.perf_counter() - t_run - backend.load_seconds) / max(len(pending) + driven, 1)
         timings.append((rope.label, load_s, per_sample))
-        append_timing(out, ident, init_s, backend.engine_loads, len(pending), per_sample)
+        append_timing(out, ident, init_s, backend.engine_loads, len(pending) + driven, per_sample)
         if len(cfg.ropes) > 1:            # each setting's results as they come, not only at the end
             log(format_table(summarize([r for r in store.records() if r.setting == ident.key])))
     records = store.records()

