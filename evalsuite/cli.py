@@ -63,7 +63,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                    help="--backend openai: requests in flight per endpoint (default 8)")
     r.add_argument("--request-timeout", type=_positive("request-timeout"),
                    help="--backend openai: seconds per request before it is retried (default 600)")
-    r.add_argument("--api-key-env", metavar="NAME", help="--backend openai: the environment variable holding the API key")
+    r.add_argument("--api-key-env", metavar="NAME",
+                   help="--backend openai: the environment variable holding the API key")
     r.add_argument("--retries", type=int, help="--backend openai: tries of a failing request on one endpoint beyond "
                    "the first before the endpoint counts as dead (default 6)")
     r.add_argument("--retry-delay", type=float, help="--backend openai: the first retry delay in seconds, doubling "

@@ -250,7 +250,7 @@ def _run_locked(cfg: RunConfig, out: Path, model: str, base: BaseRope, tok: Toke
             log(f"[{rope.label}] all {len(planned)} samples already stored")
             continue
         t_load = time.perf_counter()
-        extra: dict[str, Any] = {"engine_args": cfg.engine_args} if cfg.engine_args else {}   # plugins need not take them
+        extra: dict[str, Any] = {"engine_args": cfg.engine_args} if cfg.engine_args else {}  # plugins: optional
         if cfg.backend_options is not None:
             extra["options"] = cfg.backend_options
         backend = backend_cls(model, rope, base, max(cfg.lengths), tok, cfg.dtype, revision=cfg.revision, **extra)
