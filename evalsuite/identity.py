@@ -21,8 +21,12 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth", ".json")
 def model_revision(model: str, revision: str | None) -> str:
     """A hub id: the revision asked for. A local folder: a hash of config.json and of the
     names and sizes of its weight and config files (a retrained checkpoint in the same folder
-    changes it; hashing many GB of weights on every run would not be affordable)."""
+    changes it; hashing many GB of weights on every run would not be affordable). A GGUF file:
+    a hash of its name, size and first and last MiB (evalsuite.gguf.fingerprint)."""
     path = Path(model)
+    if path.is_file():
+        from .gguf import fingerprint
+        return f"gguf:{fingerprint(path)}"
     if not path.is_dir():
         return f"hub:{revision or 'main'}"
     h = hashlib.sha256()

@@ -19,23 +19,35 @@ def hub_offline() -> bool:
 
 
 def resolve_model(model: str | None) -> str:
-    """A local directory stays a path; anything else is taken as a hub id."""
+    """A local directory stays a path, a GGUF checkpoint becomes its file's path (evalsuite.gguf);
+    anything else is taken as a hub id."""
     if model is None:
         if not (DEMO_MODEL / "config.json").exists():
             raise EvalError("the bundled demo model is missing: run scripts/train_demo_model.py or give --model")
         return str(DEMO_MODEL)
     path = Path(model).expanduser()
     if path.exists():
+        from .gguf import find_in
+        gguf = find_in(path)              # FILE.gguf, or a folder with one .gguf and no config.json
+        if gguf is not None:
+            return str(gguf.resolve())
+        if not path.is_dir():
+            raise EvalError(f"model {model} is a file: give a Hugging Face model folder or a .gguf file")
         if not (path / "config.json").is_file():
-            raise EvalError(f"model directory {model} has no config.json: give a Hugging Face model folder")
+            raise EvalError(f"model directory {model} has no config.json: give a Hugging Face model folder "
+                            "(or a folder holding one .gguf file)")
         return str(path.resolve())
-    if model.startswith((".", "/", "~")) or model.count("/") > 1:
+    if model.startswith((".", "/", "~")) or model.count("/") > 1 or model.lower().endswith(".gguf"):
         raise EvalError(f"model path {model} does not exist")
     return model
 
 
 def load_model_config(model: str) -> dict:
-    """config.json as a dict: read directly for local folders, through the hub otherwise."""
+    """config.json as a dict: read directly for local folders, from the file's metadata for a
+    GGUF file (evalsuite.gguf), through the hub otherwise."""
+    from .gguf import is_gguf, load_config
+    if is_gguf(model):
+        return load_config(model)
     local = Path(model) / "config.json"
     if local.is_file():
         try:
@@ -98,6 +110,10 @@ def check_weights(model: str) -> None:
     anything is written: an empty or truncated safetensors file fails here in one line, not
     deep inside an engine after the run directory was created."""
     folder = Path(model)
+    if folder.is_file():                         # a GGUF file: its magic bytes were checked by resolve_model
+        if folder.stat().st_size == 0:
+            raise EvalError(f"weight file {folder} is empty")
+        return
     if not folder.is_dir():
         return                                   # a hub id: the hub's files are checked by their loader
     files = sorted(f for pattern in WEIGHT_GLOBS for f in folder.glob(pattern) if f.is_file())

@@ -33,8 +33,11 @@ class Tokenizer:
     @classmethod
     def load(cls, model: str) -> Tokenizer:
         from transformers import AutoTokenizer  # lazy: `import evalsuite` stays light
+
+        from .gguf import is_gguf, meta_dir
+        source = str(meta_dir(model)) if is_gguf(model) else model   # a GGUF's tokenizer, read once and kept
         try:
-            tok = AutoTokenizer.from_pretrained(model)
+            tok = AutoTokenizer.from_pretrained(source)
         except (OSError, ValueError) as e:
             raise EvalError(f"cannot load a tokenizer from {model!r}: {str(e).splitlines()[0]}") from None
         return cls(tok, model)

@@ -3,6 +3,7 @@
 The decoder and the output projection are found through `get_decoder()` and
 `get_output_embeddings()`, so any RoPE causal LM works (Llama, Mistral, Qwen2,
 Phi-3, GPT-NeoX), not only models whose attributes are named `model`/`lm_head`.
+A GGUF file loads through transformers' GGUF support, dequantized (evalsuite.gguf).
 """
 from __future__ import annotations
 
@@ -32,16 +33,18 @@ class HFBackend(Backend):
         from transformers.utils import logging as hf_logging
         hf_logging.disable_progress_bar()
         self.torch = torch
+        from ..gguf import is_gguf, load_model, meta_dir
+        gguf = is_gguf(self.model)          # a GGUF file: its config from the kept metadata folder
         start = time.perf_counter()
-        cfg = AutoConfig.from_pretrained(self.model, revision=self.revision)
+        cfg = AutoConfig.from_pretrained(str(meta_dir(self.model)) if gguf else self.model, revision=self.revision)
         for key, value in self.rope.to_hf(self.base, self.max_length).items():
             setattr(cfg, key, value)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype = self.resolve_dtype(self.dtype)
         try:
-            loaded: Any = AutoModelForCausalLM.from_pretrained(
-                self.model, config=cfg, revision=self.revision, dtype=torch_dtype(dtype, torch),
-                attn_implementation="sdpa")
+            loaded: Any = load_model(self.model, cfg, torch_dtype(dtype, torch)) if gguf else \
+                AutoModelForCausalLM.from_pretrained(self.model, config=cfg, revision=self.revision,
+                                                     dtype=torch_dtype(dtype, torch), attn_implementation="sdpa")
         except (OSError, ValueError) as e:
             raise EvalError(f"transformers cannot load {self.model!r}: {str(e).splitlines()[0]}") from None
         self.net: Any = loaded.to(self.device).eval()

