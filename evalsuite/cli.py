@@ -14,6 +14,7 @@ from typing import Callable, NoReturn
 
 from . import __version__, engine_args
 from .cache_command import add_cache_parser, run_cache
+from .gguf import add_convert_parser, run_convert
 from .lengths import parse_lengths
 from .options import add_suite_flags, given_options, suite_options
 from .rope import RopeSpec, method_help
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="suites, tasks, backends and RoPE methods")
     add_cache_parser(sub)
     add_search_parser(sub)
+    add_convert_parser(sub)
     for cls in suite_classes().values():
         for command in cls.commands:
             command.add_arguments(sub.add_parser(command.name, help=command.help))
@@ -247,7 +249,8 @@ def cmd_list(_args: argparse.Namespace) -> int:
 
 
 def _command(name: str) -> Callable[[argparse.Namespace], int]:
-    builtin = {"run": cmd_run, "report": cmd_report, "list": cmd_list, "cache": run_cache, "search": run_search}
+    builtin = {"run": cmd_run, "report": cmd_report, "list": cmd_list, "cache": run_cache, "search": run_search,
+               "convert": run_convert}
     if name in builtin:
         return builtin[name]
     return next(c.run for cls in suite_classes().values() for c in cls.commands if c.name == name)

@@ -251,3 +251,16 @@ def converted_dir(path: str | os.PathLike[str], dtype: str) -> Path:
     """The cached plain safetensors folder of this file in `dtype` (written once, then reused)."""
     p = Path(path)
     return _publish(lambda tmp: write_plain(p, tmp, dtype), cache_dir(p) / dtype)
+
+
+def add_convert_parser(sub: Any) -> None:
+    c = sub.add_parser("convert", help="write a GGUF checkpoint as a plain safetensors model folder with its tokenizer")
+    c.add_argument("gguf", help="the .gguf file")
+    c.add_argument("out", help="a new or empty folder")
+    c.add_argument("--dtype", choices=list(CONVERT_DTYPES), default="float32", help="default: float32")
+
+
+def run_convert(args: Any) -> int:
+    out = convert(args.gguf, args.out, args.dtype)
+    print(f"wrote {out} ({args.dtype} safetensors, config and tokenizer)")
+    return 0
