@@ -57,6 +57,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--engine-arg", action="append", metavar="KEY=VALUE",
                    help="a vLLM engine argument for the vllm backends, repeatable: tensor_parallel_size=2, "
                         "enable_prefix_caching=true, gpu_memory_utilization=0.85, ... (checked by vLLM's parser)")
+    r.add_argument("--gpus", metavar="LIST", help="--backend vllm-server: the GPUs to use, e.g. 0,1,2,3; one server "
+                   "per tensor_parallel_size x pipeline_parallel_size of them, all sharing one work queue")
     r.add_argument("--endpoint", action="append", metavar="URL",
                    help="--backend openai: an OpenAI-compatible completions server (vllm serve, SGLang), e.g. "
                         "http://127.0.0.1:8000; repeatable: all endpoints share one work queue")
@@ -186,11 +188,24 @@ def _flag_configs(args: argparse.Namespace, out: Path | None) -> list:
         beyond_capacity="run" if args.force else args.beyond_capacity or "skip", max_samples=args.max_samples,
         progress=not (args.no_progress or args.quiet), report=not args.no_report, quiet=args.quiet,
         engine_logs=args.engine_logs, options=given_options(args, classes),
-        engine_args=engine_args.parse(args.engine_arg or []), backend_options=_endpoint_options(args, backend))
+        engine_args=engine_args.parse(args.engine_arg or []), backend_options=_backend_options(args, backend))
         for i, model in enumerate(models)]
     if len(cfgs) > 1 and out is None:
         cfgs = shared_out(cfgs)
     return cfgs
+
+
+def _backend_options(args: argparse.Namespace, backend: str) -> object:
+    """A server backend's options: ServerOptions for vllm-server, EndpointOptions for openai."""
+    if backend != "vllm-server":
+        if args.gpus is not None:
+            raise EvalError(f"--gpus goes with --backend vllm-server (this run uses --backend {backend})")
+        return _endpoint_options(args, backend)
+    given = [f"--{f}" for f in ("endpoint", "api-key-env", "retry-delay") if getattr(args, f.replace("-", "_"))]
+    if given:
+        raise EvalError(f"{', '.join(given)} go with --backend openai: vllm-server starts its own servers")
+    from .backends.vllm_server import server_options
+    return server_options(args.gpus, args.concurrency, args.request_timeout, args.retries)
 
 
 ENDPOINT_FLAGS = ("endpoint", "concurrency", "request_timeout", "api_key_env", "retries", "retry_delay")

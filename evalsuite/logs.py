@@ -46,6 +46,12 @@ def route_engine_logs(path: Path) -> None:
     _engine_log = path
 
 
+def engine_log() -> Path | None:
+    """The file engine output goes to (None: the terminal, --engine-logs show); server processes
+    write theirs there too."""
+    return _engine_log
+
+
 @contextlib.contextmanager
 def engine_output() -> Iterator[None]:
     """While an engine is imported or built: file descriptors 1 and 2 point at the engine log."""
