@@ -15,6 +15,7 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 
+from .identity import RunIdentity, record_key
 from .tokenization import Tokenizer
 from .types import EvalError, Payload, Record, Request, Result, SampleScore
 
@@ -57,6 +58,29 @@ class Headline:
 
 
 @dataclass(frozen=True)
+class DriveRun:
+    """What the runner hands a suite that drives the backend itself (`Suite.drives_backend`) for
+    one (model, RoPE setting): its run identity, the records already stored for it, the one
+    context length its records are filed under (the model's trained length) and the store."""
+
+    identity: RunIdentity
+    stored: tuple[Record, ...]
+    length: int
+    capacity: int
+    batch_size: int | None
+    append: Callable[[list[Record]], None]
+    log: Callable[[str], None]
+
+    def record(self, sample_key: str, **fields: Any) -> Record:
+        """A record of this setting: the identity fields filled in, keyed like every other record."""
+        i = self.identity
+        return Record(key=record_key(sample_key, i.key), setting=i.key, model=i.model, revision=i.revision,
+                      label=i.label, backend=i.backend, engine=i.engine, dtype=i.dtype, template=i.template,
+                      rope=i.rope, rope_name=i.rope_name, length=self.length, capacity=self.capacity,
+                      trained_length=self.length, **fields)
+
+
+@dataclass(frozen=True)
 class Command:
     """A subcommand a suite adds to the CLI (`evalsuite <name> ...`)."""
 
@@ -86,6 +110,9 @@ class Suite(ABC):
     payload_type: ClassVar[type[Payload] | None] = None   # typed request payload, if the suite has one
     commands: ClassVar[tuple[Command, ...]] = ()
     report_order: ClassVar[int] = 50             # where the suite's sections stand in a report
+    # True: the suite builds no requests (parts() is empty); the runner hands it each loaded
+    # backend (drive) instead, once per (model, RoPE setting), whatever the lengths (lm-eval).
+    drives_backend: ClassVar[bool] = False
 
     @classmethod
     def headlines(cls) -> tuple[Headline, ...] | None:
@@ -143,6 +170,26 @@ class Suite(ABC):
 
     def min_length(self, tok: Tokenizer) -> int:
         return 1
+
+    def plan(self, lengths: Sequence[int]) -> None:
+        """Told every context length of the run before any request is built. A suite whose data
+        must be the same at every length (perplexity: one document set, long enough for the
+        longest length) keeps what it needs here, and puts it in cache_params if it changes
+        the workload; by default a suite builds each length on its own."""
+
+    def prepare(self) -> None:
+        """Check, before anything is written or loaded, what a backend-driving suite needs
+        (its task names, its data sets)."""
+        return None
+
+    def drive_pending(self, run: DriveRun) -> int:
+        """How many units a backend-driving suite still has to run for this setting (0: none)."""
+        return 0
+
+    def drive(self, backend: Any, run: DriveRun) -> int:
+        """Run a backend-driving suite on the loaded backend, storing records through `run.append`
+        as its units finish; returns the number of records stored."""
+        raise NotImplementedError(f"suite {self.name!r} does not drive a backend")
 
     def planned_samples(self) -> int:
         """About how many requests one length holds, known before anything is built (the runner

