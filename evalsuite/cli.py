@@ -40,6 +40,18 @@ def _positive(name: str) -> Callable[[str], int]:
     return conv
 
 
+def _positive_seconds(name: str) -> Callable[[str], float]:
+    def conv(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--{name} must be a number of seconds, got {text!r}") from None
+        if not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError(f"--{name} must be positive and finite, got {text}")
+        return value
+    return conv
+
+
 def _add_run(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("run", help="generate workloads, run a model under RoPE settings, score, report")
     r.add_argument("--suite", help="e.g. passkey,niah (the default), ruler:niah_single_1,vt or ruler:-qa_1,-qa_2")
@@ -64,13 +76,13 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                         "http://127.0.0.1:8000; repeatable: all endpoints share one work queue")
     r.add_argument("--concurrency", type=_positive("concurrency"),
                    help="--backend openai: requests in flight per endpoint (default 8)")
-    r.add_argument("--request-timeout", type=_positive("request-timeout"),
+    r.add_argument("--request-timeout", type=_positive_seconds("request-timeout"),
                    help="--backend openai: seconds per request before it is retried (default 600)")
     r.add_argument("--api-key-env", metavar="NAME",
                    help="--backend openai: the environment variable holding the API key")
     r.add_argument("--retries", type=int, help="--backend openai: tries of a failing request on one endpoint beyond "
                    "the first before the endpoint counts as dead (default 6)")
-    r.add_argument("--retry-delay", type=float, help="--backend openai: the first retry delay in seconds, doubling "
+    r.add_argument("--retry-delay", type=_positive_seconds("retry-delay"), help="--backend openai: the first retry delay in seconds, doubling "
                    "per failure up to 30 s, with jitter (default 1)")
     r.add_argument("--samples", type=_positive("samples"), help="samples per task and length (NIAH: per cell)")
     r.add_argument("--seed", type=int, help="sample seed (default: each suite's own, 0; RULER 42)")
@@ -222,8 +234,8 @@ def _endpoint_options(args: argparse.Namespace, backend: str) -> object:
     from .endpoints import RetryPolicy
     if not args.endpoint:
         raise EvalError("--backend openai needs --endpoint URL (repeatable)")
-    if args.retries is not None and args.retries < 0 or args.retry_delay is not None and not args.retry_delay >= 0:
-        raise EvalError(f"--retries and --retry-delay must not be negative (got {args.retries}, {args.retry_delay})")
+    if args.retries is not None and args.retries < 0:
+        raise EvalError(f"--retries must not be negative, got {args.retries}")
     retry = RetryPolicy()
     retry = RetryPolicy(retries=retry.retries if args.retries is None else args.retries,
                         backoff=retry.backoff if args.retry_delay is None else args.retry_delay)

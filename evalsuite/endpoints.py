@@ -49,10 +49,8 @@ class RetryPolicy:
     jitter: float = 0.5            # each delay is drawn from [1 - jitter, 1] x its nominal value
 
     def delay(self, failures: int, retry_after: float | None = None) -> float:
-        nominal = min(self.max_backoff, self.backoff * 2 ** (failures - 1))
-        if retry_after is not None:
-            nominal = min(self.max_backoff, max(nominal, retry_after))
-        return nominal * random.uniform(1.0 - self.jitter, 1.0)
+        jittered = min(self.max_backoff, self.backoff * 2 ** (failures - 1)) * random.uniform(1.0 - self.jitter, 1.0)
+        return jittered if retry_after is None else min(self.max_backoff, max(jittered, retry_after))
 
 
 @dataclass(eq=False)
