@@ -82,8 +82,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                    help="--backend openai: the environment variable holding the API key")
     r.add_argument("--retries", type=int, help="--backend openai: tries of a failing request on one endpoint beyond "
                    "the first before the endpoint counts as dead (default 6)")
-    r.add_argument("--retry-delay", type=_positive_seconds("retry-delay"), help="--backend openai: the first retry delay in seconds, doubling "
-                   "per failure up to 30 s, with jitter (default 1)")
+    r.add_argument("--retry-delay", type=_positive_seconds("retry-delay"),
+                   help="--backend openai: the first retry delay in seconds, doubling per failure up to 30 s, "
+                        "with jitter (default 1)")
     r.add_argument("--samples", type=_positive("samples"), help="samples per task and length (NIAH: per cell)")
     r.add_argument("--seed", type=int, help="sample seed (default: each suite's own, 0; RULER 42)")
     r.add_argument("--template", choices=["base", "chat"],
