@@ -30,9 +30,14 @@ def _demo_block(i: int) -> str:
 def _generated_fingerprint(source: str) -> str:
     """Hash of the first blocks of a generated stream, joined as _GrowingHaystack joins them
     (seed derivation and joining included); ~10 ms a demo block, once per process."""
+    return hashlib.sha256(stream_text(source, _FINGERPRINT_BLOCKS).encode()).hexdigest()[:16]
+
+
+def stream_text(source: str, blocks: int) -> str:
+    """The text the first `blocks` blocks of a generated stream (demo, noise) read as: blocks
+    joined by one space, as the stream's ids join them."""
     block = _demo_block if source == "demo" else _repeat_noise
-    text = " ".join(block(i) for i in range(_FINGERPRINT_BLOCKS))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return " ".join(block(i) for i in range(blocks))
 
 
 def _repeat_noise(i: int) -> str:
@@ -40,7 +45,11 @@ def _repeat_noise(i: int) -> str:
 
 
 class _GrowingHaystack(Haystack):
-    """A stream of independently encoded blocks: a longer stream extends a shorter one."""
+    """A stream of independently encoded blocks: a longer stream extends a shorter one.
+
+    Each later block is encoded as the text it continues (" " + block, `Haystack` encodes mid-text),
+    so the ids read as the blocks joined by one space, with no dummy-prefix space at a join.
+    """
 
     def __init__(self, tok: Tokenizer, block, source: str):
         self._tok, self._block, self._n = tok, block, 0

@@ -149,13 +149,22 @@ class Framing:
 
 
 class Haystack:
-    """A text source encoded once into a token stream, with sentence ends indexed."""
+    """A text source encoded once into a token stream, with sentence ends indexed.
+
+    The stream is encoded as text that follows other text (`Tokenizer.encode_piece`): in a prompt it
+    comes after an instruction, a needle or a newline, where a SentencePiece tokenizer's dummy-prefix
+    space would read as a stray space. A prompt that starts with the haystack re-encodes its first
+    sentence as the start of a text (`leads`).
+    """
+
+    _LEAD_CAP = 64              # tokens re-encoded at most when no sentence ends sooner
 
     def __init__(self, tok: Tokenizer, text: str, source: str):
         if not text.strip():
             raise EvalError(f"haystack source {source} is empty")
         self.source = source
-        self.ids = np.asarray(tok.encode(text), dtype=np.int64)
+        self._tok = tok
+        self.ids = np.asarray(_mid_text_ids(tok, text), dtype=np.int64)
         ends = _sentence_end_token_ids(tok, np.unique(self.ids))
         # positions p such that ids[:p] ends a sentence
         self.boundaries = np.flatnonzero(np.isin(self.ids, ends)) + 1
@@ -174,6 +183,43 @@ class Haystack:
             return 0
         b = int(self.boundaries[i - 1])
         return b if b <= pos else 0
+
+    def sentence_end(self, start: int) -> int:
+        """The first sentence boundary after start (at most _LEAD_CAP tokens on)."""
+        i = bisect_right(self.boundaries, start, hi=len(self.boundaries))
+        cap = min(start + self._LEAD_CAP, len(self.ids))
+        return min(int(self.boundaries[i]), cap) if i < len(self.boundaries) else cap
+
+    def leads(self, wanted: list[tuple[int, bool]]) -> list[np.ndarray]:
+        """For each (start, starts_text): the stream's first sentence from start, re-encoded from
+        its text as the start of the prompt's text (`encode`, the tokenizer's own start-of-text
+        ids, as a whole-prompt encode gives them) or as text after other text (`encode_piece`).
+        Leading whitespace is dropped unless start is 0, so a context read from a later sentence
+        starts with its first word. One batched encode per kind, each distinct start once."""
+        tok = self._tok
+        distinct = sorted(set(wanted))
+        texts = {}
+        for start, _ in distinct:
+            text = tok.hf.decode(self.ids[start: self.sentence_end(start)].tolist(), skip_special_tokens=False,
+                                 clean_up_tokenization_spaces=False)
+            texts[start] = text.lstrip() if start else text
+        done: dict[tuple[int, bool], np.ndarray] = {}
+        for first in (True, False):
+            keys = [k for k in distinct if k[1] is first]
+            if keys:
+                batch = [texts[start] for start, _ in keys]
+                encoded = tok.encode_batch(batch) if first else tok.encode_pieces(batch)
+                done.update((k, np.asarray(ids, dtype=np.int64)) for k, ids in zip(keys, encoded))
+        return [done[k] for k in wanted]
+
+
+def _mid_text_ids(tok: Tokenizer, text: str) -> list[int]:
+    """`encode_piece` of a haystack; a tokenizer that normalises text (so no prefix encodes apart
+    from it and reads back exactly) gets its plain `encode`."""
+    try:
+        return tok.encode_piece(text)
+    except EvalError:
+        return tok.encode(text)
 
 
 def _sentence_end_token_ids(tok: Tokenizer, unique_ids: np.ndarray) -> np.ndarray:

@@ -4,6 +4,14 @@ Paper: Mohtashami & Jaggi, "Landmark Attention" (2023); used by YaRN and LongRoP
 Reference implementation: jquesnelle/yarn `eval/passkey.py` (template, key range,
 10 new tokens, first-integer scoring). Anchors fit the length in characters;
 this module fits it to the token: prompt + output budget == context length.
+
+The prompt is joined from separately encoded pieces as ids. Every piece after the
+first is encoded as text that follows other text (`Tokenizer.encode_piece`), so the
+ids decode to exactly the reference's text on SentencePiece tokenizers too (no
+dummy-prefix space at a join); the first piece after BOS is encoded as the start
+of a text, as the reference's whole-prompt encode has it. The filler before the
+key ends at a sentence end; the filler after it starts where the noise starts and
+is cut at a token, as the reference cuts it at a character.
 """
 from __future__ import annotations
 
@@ -18,7 +26,7 @@ from evalsuite.haystacks import depth_grid, get_haystack, source_fingerprint
 from evalsuite.options import option
 from evalsuite.suite import Suite
 from evalsuite.tokenization import Framing, Tokenizer, fit_check
-from evalsuite.types import Request, Result, SampleScore, output_text
+from evalsuite.types import Payload, Request, Result, SampleScore, output_text
 
 # Template from yarn eval/passkey.py (lines joined by "\n").
 INTRO = ("There is an important info hidden inside a lot of irrelevant text. "
@@ -31,6 +39,13 @@ _FIRST_INT = re.compile(r"\d+")
 
 
 @dataclass(frozen=True)
+class PasskeyPayload(Payload):
+    """The key hidden in the sample (also its reference)."""
+
+    key: int
+
+
+@dataclass(frozen=True)
 class PasskeyOptions:
     haystack: str | None = option(None, "passkey: filler text file or directory (default: the noise sentences)",
                                   flag="--haystack")
@@ -38,28 +53,34 @@ class PasskeyOptions:
 
 class PasskeySuite(Suite):
     name = "passkey"
-    version = 1
+    version = 2                  # 2: pieces joined without dummy-prefix spaces; a typed payload
     subtasks = ("passkey",)
     description = "pass key hidden in repeated noise; first integer of the answer must match"
     default_samples = 10
     report_order = 3
     Options = PasskeyOptions
+    payload_type = PasskeyPayload
 
     def cache_params(self) -> dict[str, Any]:
         return {**super().cache_params(), "haystack": source_fingerprint(self.opts.haystack or "noise")}
 
     def requests(self, tok: Tokenizer, length: int) -> list[Request]:
         framing = Framing.for_tokenizer(tok, self.cfg.template)
-        head = framing.head + tok.encode(INTRO + "\n")
-        tail = tok.encode("\n" + QUESTION) if not framing.tail else \
-            tok.encode("\n" + QUESTION.split("? ")[0] + "?") + framing.tail + tok.encode("The pass key is")
+        base = not framing.tail
+        # base: the instruction is the first text after BOS; chat: it follows the template's head
+        intro = tok.encode(INTRO + "\n") if base else tok.encode_piece(INTRO + "\n")
+        head = framing.head + intro
+        if base:
+            tail = tok.encode_piece("\n" + QUESTION)
+        else:
+            question, answer = tok.encode_pieces(["\n" + QUESTION.split("? ")[0] + "?", QUESTION.split("? ")[1]])
+            tail = question + framing.tail + answer
         n = self.samples or 1
+        keys = [random.Random(f"passkey-{self.seed}-{length}-{i}").randint(*KEY_RANGE) for i in range(n)]
+        infos = tok.encode_pieces(["\n" + INFO.format(key=key) + "\n" for key in keys])
         hay = get_haystack(tok, self.opts.haystack or "noise", length)
         out = []
-        for i, depth in enumerate(depth_grid(n)):
-            rng = random.Random(f"passkey-{self.seed}-{length}-{i}")
-            key = rng.randint(*KEY_RANGE)
-            info = tok.encode("\n" + INFO.format(key=key) + "\n")
+        for i, (depth, key, info) in enumerate(zip(depth_grid(n), keys, infos)):
             fixed = len(head) + len(info) + len(tail)
             fit_check(fixed, MAX_NEW_TOKENS, length, "a passkey prompt")
             n_filler = length - MAX_NEW_TOKENS - fixed
@@ -67,7 +88,7 @@ class PasskeySuite(Suite):
             filler = hay.take(n_filler)
             ids = np.concatenate([head, filler[:n_before], info, hay.take(n_filler - n_before), tail])
             out.append(Request(self.name, "passkey", length, i, ids.astype(np.int32), MAX_NEW_TOKENS,
-                               (str(key),), depth=round(depth, 2), seed=self.seed))
+                               (str(key),), depth=round(depth, 2), seed=self.seed, payload=PasskeyPayload(key)))
         return out
 
     def score(self, request: Request, result: Result) -> SampleScore:

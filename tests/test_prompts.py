@@ -97,9 +97,12 @@ def test_scoring(tok):
 def test_workload_cache_round_trip(tok, tmp_path):
     task = make(NiahSuite, depths=3)
     key = workload.workload_key(task.name, task.version, task.cache_params(), tok.fingerprint, 512)
-    built = workload.load_or_build(key, lambda: task.requests(tok, 512), root=tmp_path)
-    loaded = workload.load_or_build(key, lambda: pytest.fail("cache missed"), root=tmp_path)
+    built = workload.load_or_build(key, lambda: task.requests(tok, 512), root=tmp_path,
+                                   payload_type=task.payload_type)
+    loaded = workload.load_or_build(key, lambda: pytest.fail("cache missed"), root=tmp_path,
+                                    payload_type=task.payload_type)
     assert [r.key for r in loaded] == [r.key for r in built]
+    assert [r.payload for r in loaded] == [r.payload for r in built]
     assert all(np.array_equal(a.prompt_ids, b.prompt_ids) for a, b in zip(built, loaded))
     other = workload.workload_key(task.name, task.version + 1, task.cache_params(), tok.fingerprint, 512)
     assert other != key
@@ -137,7 +140,7 @@ def test_niah_takes_a_custom_needle_question_and_answer(tok):
                 answer="saffron", answer_prefix="The secret ingredient is", max_new_tokens=8)
     for r in task.requests(tok, 512):
         text = tok.decode(r.prompt_ids)
-        assert "The secret ingredient is saffron." in text and NEEDLE not in text
+        assert "\nThe secret ingredient is saffron.\n" in text and NEEDLE not in text    # wrapped as gkamradt's
         assert text.endswith("Question: What is the secret ingredient?\nAnswer: The secret ingredient is")
         assert r.references == ("saffron",) and r.max_new_tokens == 8 and len(r.prompt_ids) == 512 - 8
     assert task.score(r, _gen(" saffron, of course")).score == 1.0
