@@ -24,9 +24,11 @@ SMALL_RUNS = {
                              "re-tokenized identical: 20/20"]),
     "rope_search.py": (["--small"], ["search cost at 1024:", "held-out at 1024 tokens (seed 101)",
                                      "scaling: target 2048:"]),
+    "vllm_overhead.py": (["--small"], ["ratio loop/bare", "median of 1: evalsuite/bare generation",
+                                       "evalsuite profile", "prefix cache ratios: prefix order computes"]),
 }
 # these load engines or build workloads
-SLOW = {"perplexity_memory.py", "backend_timing.py", "ruler_generation.py", "rope_search.py"}
+SLOW = {"perplexity_memory.py", "backend_timing.py", "ruler_generation.py", "rope_search.py", "vllm_overhead.py"}
 
 
 def test_every_benchmark_has_a_small_run():

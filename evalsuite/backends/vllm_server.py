@@ -140,6 +140,8 @@ class Server:
             self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=subprocess.STDOUT if out is not None else None,
                                          start_new_session=True, preexec_fn=_die_with_parent)
+            if out is not None:
+                out.write(f"== vLLM server pid {self.proc.pid} on port {self.port}\n".encode())
         finally:
             if out is not None:
                 out.close()
