@@ -109,6 +109,8 @@ def build_workloads(suites: Sequence[Suite], tok: Tokenizer, lengths: Sequence[i
                     on_built: prebuild.OnBuilt | None = None) -> list[Request]:
     """Every request of every suite and length: missing cache parts are built first (in
     `workers` processes where the suite allows it), then all parts are memory-mapped."""
+    for suite in suites:
+        suite.plan(lengths)                # before cache keys: a plan may change the workload
     parts = prebuild.parts_for(list(suites), tok, lengths)
     prebuild.build_missing(parts, tok, workers, on_built=on_built)
     reqs: list[Request] = []
@@ -245,7 +247,8 @@ def _run_locked(cfg: RunConfig, out: Path, model: str, base: BaseRope, tok: Toke
         pending = [r for r in planned if record_key(r.key, ident.key) not in done]
         drive = DriveRun(ident, tuple(r for r in stored if r.setting == ident.key), base.original,
                          rope.capacity(base), cfg.batch_size, store.append, log)
-        driving = [s for s in cfg.suites if s.drives_backend and s.drive_pending(drive)]
+        units = {s.name: s.drive_pending(drive) for s in cfg.suites if s.drives_backend}
+        driving = [s for s in cfg.suites if units.get(s.name)]
         if not pending and not driving:
             log(f"[{rope.label}] all {len(planned)} samples already stored")
             continue
@@ -255,7 +258,8 @@ def _run_locked(cfg: RunConfig, out: Path, model: str, base: BaseRope, tok: Toke
             extra["options"] = cfg.backend_options
         backend = backend_cls(model, rope, base, max(cfg.lengths), tok, cfg.dtype, revision=cfg.revision, **extra)
         init_s = time.perf_counter() - t_load
-        log(f"[{rope.label}] {cfg.backend} backend ready in {init_s:.1f}s; {len(pending)} samples to run")
+        log(f"[{rope.label}] {cfg.backend} backend ready in {init_s:.1f}s; {len(pending)} samples to run"
+            + "".join(f"; {name}: {n} units" for name, n in units.items() if n))
         size = cfg.batch_size or backend_cls.default_batch_size
         t_run = time.perf_counter()
         from tqdm import tqdm

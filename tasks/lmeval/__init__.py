@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from evalsuite.logs import engine_output
 from evalsuite.options import option
 from evalsuite.suite import DriveRun, Suite, SuiteConfig
 from evalsuite.tokenization import Tokenizer
@@ -84,9 +85,8 @@ class LmevalSuite(Suite):
     def prepare(self) -> None:
         if self._units is not None:
             return
-        self._manager = catalog.task_manager(self.opts.include)
         settings = {"limit": self.samples, "fewshot": self.opts.fewshot, "template": self.cfg.template}
-        self._units = catalog.load_units(self._manager, tuple(self.selected), settings)
+        self._manager, self._units = catalog.load_units(self.opts.include, tuple(self.selected), settings)
 
     def _pending(self, run: DriveRun) -> list[catalog.Unit]:
         self.prepare()
@@ -109,13 +109,15 @@ class LmevalSuite(Suite):
         pending = self._pending(run)
         if not pending:
             return 0
-        lm = lm_for(backend, run.length, run.batch_size or backend.default_batch_size)
+        with engine_output():            # lm-eval's progress bars and notes: to the engine log
+            lm = lm_for(backend, run.length, run.batch_size or backend.default_batch_size)
         stored = 0
         for unit in pending:
             start = time.perf_counter()
-            out = simple_evaluate(model=lm, tasks=[unit.name], task_manager=self._manager, limit=self.samples,
-                                  num_fewshot=self.opts.fewshot, log_samples=True,
-                                  apply_chat_template=self.cfg.template == "chat")
+            with engine_output():
+                out = simple_evaluate(model=lm, tasks=[unit.name], task_manager=self._manager, limit=self.samples,
+                                      num_fewshot=self.opts.fewshot, log_samples=True,
+                                      apply_chat_template=self.cfg.template == "chat")
             if out is None:
                 raise EvalError(f"lm-eval returned no results for {unit.name!r}")
             records = to_records(out, unit, run, lambda text: len(backend.tok.encode(text)),
