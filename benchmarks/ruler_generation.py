@@ -3,8 +3,8 @@
 Generates all 13 RULER tasks x 500 samples at 4k..128k with a real 128k-vocabulary tokenizer
 through `evalsuite.runner.build_workloads`, the code path of `evalsuite run` (missing cache
 cells built by --workers forked processes, then memory-mapped), reloads the cached grid, and
-then, outside the timings, checks that every prompt is exactly length - max_new_tokens tokens
-and re-tokenizes a few prompts per cell (decode -> encode) to see that their text re-encodes
+then, outside the timings, checks that every prompt is within length - max_new_tokens tokens
+(and how far below it: niah/vt/qa hold whole lines, sentences, documents), and re-tokenizes a few prompts per cell (decode -> encode) to see that their text re-encodes
 to the same ids.
 
 Measured (2-core VM, load average 0.9-1.6 from another job, Llama-3 tokenizer, synthetic qa):
@@ -172,7 +172,12 @@ def main() -> int:
     print(f"CACHED: {len(reqs)} prompts in {warm_s:.2f}s = {len(reqs) / warm_s:.0f} samples/s", flush=True)
 
     s = time.perf_counter()
-    bad = sum(len(r.prompt_ids) + r.max_new_tokens != r.length for r in reqs)
+    bad = sum(len(r.prompt_ids) + r.max_new_tokens > r.length for r in reqs)       # over the budget
+    short: dict[str, list[int]] = {}
+    for r in reqs:
+        short.setdefault(r.task, []).append(r.length - len(r.prompt_ids) - r.max_new_tokens)
+    print("SHORT : tokens below the budget (whole-unit haystacks), mean/max per task: " + " ".join(
+        f"{t}={sum(v) / len(v):.1f}/{max(v)}" for t, v in short.items()), flush=True)
     seen: dict[tuple[str, int], int] = {}
     same = checked = 0
     for r in reqs:
@@ -185,7 +190,7 @@ def main() -> int:
         same += again == ids
         if len(again) != len(ids):
             print(f"  re-tokenized {r.task} {format_length(r.length)} #{r.index}: {len(again)} != {len(ids)}")
-    print(f"CHECK : wrong length: {bad} of {total}; re-tokenized identical: {same}/{checked} "
+    print(f"CHECK : over the budget: {bad} of {total}; re-tokenized identical: {same}/{checked} "
           f"({time.perf_counter() - s:.1f}s, not part of the timings above)", flush=True)
     del reqs
 

@@ -1,14 +1,19 @@
 """Token-exact assembly helpers shared by the RULER generators.
 
 Reference: NVIDIA/RULER `scripts/data/synthetic/*.py` fit a prompt by binary-searching
-the haystack size and then re-tokenizing every sample. Here every piece of text is
-encoded once (per tokenizer, or once per sample for the few random strings) and a
-prompt is a concatenation of token arrays, sized to the exact budget.
+the haystack size (whole lines, sentences, documents or words) and re-tokenizing every
+sample. Here every piece of text is encoded once (per tokenizer, or once per sample for
+the few random strings) and a prompt is a concatenation of token arrays; the haystack is
+the largest run of whole units (lines, sentences) that fits, found by a search over
+the cumulative token counts instead of re-tokenizing.
 
-Pieces are cut only where the joint text would also be cut by the tokenizer's
-pre-tokenizer (before a space-led word, after a newline), so decoding a prompt and
-encoding it again gives the same ids for byte-level BPE tokenizers (Llama-3, GPT-2
-style); `benchmarks/ruler_generation.py` measures how often that holds.
+Pieces are encoded as they read in the middle of a text (`Encoder.__call__`, `batch`):
+a SentencePiece tokenizer of the Llama-2/Mistral kind prefixes "▁" (a space) to any text
+it encodes on its own, which joined as ids would put a stray space at every join. Only
+the prompt's first piece is encoded as the start of a text (`Encoder.lead`). Pieces are
+cut only where the joint text would also be cut by the tokenizer's pre-tokenizer (before
+a space-led word, after a newline), so decoding a prompt and encoding it again mostly
+gives the same ids; `benchmarks/ruler_generation.py` measures how often.
 """
 from __future__ import annotations
 
@@ -16,27 +21,31 @@ import hashlib
 
 import numpy as np
 
-from evalsuite.tokenization import Tokenizer
+from evalsuite.tokenization import Framing, Tokenizer
 from evalsuite.types import EvalError
 
 _SPACE_MARKS = (" ", "\u0120", "\u2581")       # " ", byte-level "Ġ", sentencepiece "▁"
+_SENTINEL = "\n"
 
 
 class Encoder:
-    """Memoized piece encoder plus per-token character classes for safe cuts."""
+    """Memoized mid-text piece encoder plus per-token character classes for unit boundaries."""
 
     _by_tok: dict[str, Encoder] = {}
 
     def __init__(self, tok: Tokenizer):
         self.tok = tok
         self.memo: dict[str, np.ndarray] = {}
+        self.backend = getattr(tok.hf, "backend_tokenizer", None)
         n = max(len(tok.hf), max(tok.hf.get_vocab().values()) + 1)
         self.known = np.zeros(n, dtype=bool)
         self.space_word = np.zeros(n, dtype=bool)     # " word": starts with a space then a letter
-        self.alnum_end = np.zeros(n, dtype=bool)      # last character is a letter or digit
-        self.alnum_start = np.zeros(n, dtype=bool)    # first character is a letter or digit
         self.sent_end = np.zeros(n, dtype=bool)       # ends a sentence: . ? !
         self.newline_end = np.zeros(n, dtype=bool)
+        # a tokenizer that encodes a lone piece differently from the same piece mid-text
+        # (SentencePiece dummy prefix) needs the sentinel route for every piece
+        self.prefixing = self._raw(["a"])[0] != tok.encode_piece("a")
+        self._head = self._raw([_SENTINEL])[0]
 
     @classmethod
     def get(cls, tok: Tokenizer) -> Encoder:
@@ -45,16 +54,47 @@ class Encoder:
             enc = cls._by_tok[tok.fingerprint] = cls(tok)
         return enc
 
+    def _raw(self, texts: list[str]) -> list[list[int]]:
+        if self.backend is not None:
+            return [e.ids for e in self.backend.encode_batch(texts, add_special_tokens=False)]
+        return self.tok.encode_batch(texts)
+
+    def _decode(self, rows: list[list[int]]) -> list[str]:
+        if self.backend is not None:
+            return self.backend.decode_batch(rows, skip_special_tokens=False)
+        return [self.tok.hf.decode(r, skip_special_tokens=False, clean_up_tokenization_spaces=False) for r in rows]
+
     def batch(self, texts: list[str]) -> list[np.ndarray]:
-        """Encode without special tokens, one array per text (no memo: for random strings)."""
+        """Ids of each text as it reads after other text, one array per text (no memo: for
+        random strings). Byte-level BPE: the plain encoding. SentencePiece: the text is encoded
+        after a newline sentinel whose ids are dropped, checked by decoding in one batch call;
+        the rare text that merges with the sentinel goes through `Tokenizer.encode_pieces`."""
         if not texts:
             return []
-        backend = getattr(self.tok.hf, "backend_tokenizer", None)
-        if backend is not None:
-            raw = [e.ids for e in backend.encode_batch(texts, add_special_tokens=False)]
+        if not self.prefixing:
+            raw = self._raw(texts)
         else:
-            raw = self.tok.encode_batch(texts)
+            h = len(self._head)
+            full = self._raw([_SENTINEL + t for t in texts])
+            good = [ids[:h] == self._head for ids in full]
+            decoded = self._decode([ids for ids, ok in zip(full, good) if ok])
+            it = iter(decoded)
+            bad = [i for i, (t, ok) in enumerate(zip(texts, good)) if not ok or next(it) != _SENTINEL + t]
+            raw = [ids[h:] for ids in full]
+            for i, ids in zip(bad, self.tok.encode_pieces([texts[i] for i in bad])):
+                raw[i] = ids
         return [np.asarray(r, dtype=np.int32) for r in raw]
+
+    def leads(self, texts: list[str], framing: Framing) -> list[np.ndarray]:
+        """Prompts' first text pieces: encoded as the start of a text when nothing but BOS
+        precedes them (base template: "▁Some" for SentencePiece, as the whole prompt encodes),
+        as mid-text pieces after a chat template's head."""
+        if list(framing.head) != list(self.tok.bos):
+            return self.batch(texts)
+        return [np.asarray(r, dtype=np.int32) for r in self._raw(texts)] if texts else []
+
+    def lead(self, text: str, framing: Framing) -> np.ndarray:
+        return self.leads([text], framing)[0]
 
     def __call__(self, text: str) -> np.ndarray:
         ids = self.memo.get(text)
@@ -82,66 +122,43 @@ class Encoder:
             spaced = bool(piece) and piece[0] in _SPACE_MARKS
             core = text.lstrip(" ") if spaced or text.startswith(" ") else text
             self.space_word[i] = (spaced or text.startswith(" ")) and core[:1].isalpha()
-            self.alnum_start[i] = not spaced and not text.startswith(" ") and text[:1].isalnum()
-            self.alnum_end[i] = text[-1:].isalnum()
             self.sent_end[i] = text.rstrip(" ").endswith((".", "?", "!"))
             self.newline_end[i] = text.endswith("\n")
         self.known[new] = True
 
 
 class Stream:
-    """A token stream with the positions where it may be cut or receive an insertion.
+    """A token stream of whole units (lines or sentences) read from its start.
 
-    Cut tests are evaluated only at the positions asked for: a per-sample distractor
-    stream of 128k tokens is cut once, so whole-stream masks would be wasted work.
+    `slots` are the unit starts after position 0: for lines, the positions after a newline;
+    for sentences, a space-led word after a sentence end (the sentence boundaries of a text
+    whose whitespace is collapsed to single spaces, as RULER's essay haystack is). A
+    haystack of whole units is ids[:e] for e in slots, the largest that fits (`fit`).
     """
 
     def __init__(self, enc: Encoder, ids: np.ndarray, slots: np.ndarray):
-        self.enc, self.ids, self.slots = enc, ids, slots     # slots: sorted sentence or line starts
+        self.enc, self.ids, self.slots = enc, ids, slots
 
     @classmethod
     def of(cls, enc: Encoder, ids: np.ndarray, slot_kind: str) -> Stream:
         ids = np.asarray(ids, dtype=np.int32)
         enc.classify(ids)
-        after_nl = np.flatnonzero(enc.newline_end[ids[:-1]]) + 1
         if slot_kind == "line":
-            slots = np.concatenate([[0], after_nl]) if len(ids) else after_nl
+            slots = np.flatnonzero(enc.newline_end[ids]) + 1
         else:
             slots = np.flatnonzero(enc.sent_end[ids[:-1]] & enc.space_word[ids[1:]]) + 1
         return cls(enc, ids, slots)
 
-    def end_ok(self, pos: np.ndarray) -> np.ndarray:
-        """A window may end before pos (1 <= pos < len): a word ends there and no word goes on."""
-        return self.enc.alnum_end[self.ids[pos - 1]] & ~self.enc.alnum_start[self.ids[pos]]
-
-    def start_ok(self, limit: int) -> np.ndarray:
-        """Positions below limit where a window may begin: a space-led word or a line start."""
-        ids = self.ids[:limit]
-        ok = self.enc.space_word[ids]
-        ok[0] = True
-        ok[1:] |= self.enc.newline_end[ids[:-1]]
-        return np.flatnonzero(ok)
-
-    def window(self, n: int) -> int:
-        """First start s such that [s, s+n) begins and ends at safe cuts (0 if none)."""
-        if n <= 0:
-            return 0
+    def fit(self, n: int) -> int:
+        """End of the longest run of whole units from the start within n tokens (0: none fits)."""
         if n >= len(self.ids):
             raise EvalError(f"haystack stream of {len(self.ids)} tokens is shorter than the {n} needed")
-        limit = len(self.ids) - n
-        # prefer the stream start and the first sentence/line starts, then any word start
-        first = np.concatenate([[0], self.slots[:64]])
-        first = first[first < limit]
-        good = first[self.end_ok(first + n)]
-        if len(good):
-            return int(good[0])
-        starts = self.start_ok(limit)
-        good = starts[self.end_ok(starts + n)]
-        return int(good[0]) if len(good) else 0
+        k = int(np.searchsorted(self.slots, n, side="right"))
+        return int(self.slots[k - 1]) if k else 0
 
-    def slots_in(self, s: int, e: int) -> np.ndarray:
-        lo, hi = np.searchsorted(self.slots, [s, e])
-        return self.slots[lo:hi]
+    def starts(self, e: int) -> np.ndarray:
+        """Unit starts of ids[:e]: 0 and every slot before e."""
+        return np.concatenate([[0], self.slots[: int(np.searchsorted(self.slots, e))]]).astype(np.int64)
 
 
 def ragged(segments: list[tuple[list[np.ndarray], np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:

@@ -84,6 +84,7 @@ def cwe_requests(tok: Tokenizer, framing: Framing, length: int, samples: int, se
         ex_texts += [CWE_TEMPLATE[0] + ctx + CWE_TEMPLATE[1],
                      CWE_TEMPLATE[2] + " " + " ".join(f"{j + 1}. {w}" for j, w in enumerate(pick[:ncw])) + "\n"]
     ex_enc = enc.batch(ex_texts)
+    ex_enc[0::2] = enc.leads(ex_texts[0::2], framing)          # the example starts the prompt
     out = []
     for i in range(samples):
         ex_body, ex_ans = ex_enc[2 * i], ex_enc[2 * i + 1]
@@ -149,7 +150,7 @@ def fwe_requests(tok: Tokenizer, framing: Framing, length: int, samples: int, se
     alpha, wordlen = FWE_ARGS["alpha"], FWE_ARGS["coded_wordlen"]
     vocab_size = max(budget // 50, 5)
     zeta = sum(k ** -alpha for k in range(1, 200_000)) + 1 / ((alpha - 1) * 200_000 ** (alpha - 1))
-    pre, post, prefix = enc(FWE_TEMPLATE[0]), enc(FWE_TEMPLATE[1]), enc(FWE_TEMPLATE[2])
+    pre, post, prefix = enc.lead(FWE_TEMPLATE[0], framing), enc(FWE_TEMPLATE[1]), enc(FWE_TEMPLATE[2])
     C = budget - len(framing.head) - len(pre) - len(post) - len(framing.tail) - len(prefix)
     need(C, "ruler fwe", length)
     n_enc = min(vocab_size, int(math.sqrt(C / zeta)) + 64)

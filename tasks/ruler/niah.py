@@ -7,12 +7,19 @@ shuffled with a fresh Random(seed), query wording "a, b, and c", singular templa
 value is asked for), `scripts/synthetic.yaml` (per-task arguments) and
 `scripts/data/synthetic/constants.py` (template, answer prefix, 128 new tokens).
 
-Token-exact instead of binary search: the haystack is a window of a pre-encoded stream
-(noise lines, essay, or generated distractor-needle lines) of exactly the tokens left over.
-Divergences: essay needles go to the sentence boundary at or before depth% of the haystack
-tokens (reference: sentence index int(n_sentences * depth%)); distractor needles of the
+Fit within, as the reference: the haystack is the largest run of whole units from the start
+of a pre-encoded stream (noise lines, essay sentences, or generated distractor-needle lines)
+that fits the tokens left over, found on cumulative token counts instead of niah.py's binary
+search over re-tokenized prompts; the prompt is then up to one unit (a line, a sentence)
+short of the budget and its real token count is what the record's prompt_tokens holds.
+Line haystacks are the lines joined by "\\n" with the needles inserted as lines before
+sampled line indices; essay needles go before sentence int(n_sentences * depth / 100), joined
+by " " as niah.py joins them. Divergences: niah.py cuts the essay after a word count (its last
+sentence may be cut); here it ends at a sentence end. Sentences end at ".", "?" or "!"
+followed by a space and a letter (niah.py uses nltk's sent_tokenize). Distractor needles of the
 `needle` haystack draw their values (and uuid keys) from a per-seed pool of random values
-encoded once (about 4x the lines of a prompt, at most 65,536), not fresh per line (the asked needles are always fresh).
+encoded once (about 4x the lines of a prompt, at most 65,536), not fresh per line (the asked
+needles are always fresh).
 """
 from __future__ import annotations
 
@@ -95,8 +102,9 @@ def niah_requests(task: str, tok: Tokenizer, framing: Framing, length: int, samp
     one = args.num_needle_q * args.num_needle_v == 1
     templ = [singular(t) for t in NIAH_TEMPLATE] if one else list(NIAH_TEMPLATE)
     type_v = args.type_needle_v[:-1] if one else args.type_needle_v
-    pre = enc(templ[0].format(type_needle_v=type_v))
+    pre = enc.lead(templ[0].format(type_needle_v=type_v), framing)
     fixed = len(framing.head) + len(pre) + len(framing.tail)
+    essay = args.type_haystack == "essay"
 
     plans = []
     for i in range(samples):
@@ -111,8 +119,11 @@ def niah_requests(task: str, tok: Tokenizer, framing: Framing, length: int, samp
         queries = [keys[k] for k in asked]
         query = queries[0] if len(queries) == 1 else ", ".join(queries[:-1]) + ", and " + queries[-1]
         answers = [a for k in asked for a in values[k]]
-        texts = [(" " + nd) if args.type_haystack == "essay" else (nd + "\n") for nd in needles]
-        plans.append((rng, query, texts, answers, templ[1].format(type_needle_v=type_v, query=query),
+        # essay: sentences joined by " "; lines: each line carries its "\n", so the last one
+        # gives the template's "\n" before the question
+        texts = [(" " + nd) if essay else (nd + "\n") for nd in needles]
+        question = templ[1].format(type_needle_v=type_v, query=query)
+        plans.append((rng, query, texts, answers, question if essay else question[1:],
                       templ[2].format(type_needle_v=type_v, query=query)))
     # one batch call for every random string of this length
     flat = [t for p in plans for t in p[2]] + [p[4] for p in plans] + [p[5] for p in plans]
@@ -133,34 +144,45 @@ def niah_requests(task: str, tok: Tokenizer, framing: Framing, length: int, samp
 
 
 def _context(tok, args: NiahArgs, seed, length, i, rng: random.Random, haystack, n_hay, needle_ids):
-    """Haystack window of n_hay tokens with the needles inserted; returns (pieces, depth of a single needle)."""
+    """The largest whole-line (whole-sentence) haystack within n_hay tokens with the needles
+    inserted as niah.py does; returns (pieces, depth of a single needle)."""
     if args.type_haystack == "essay":
-        st = essay_stream(tok, haystack, n_hay + 4096)
-    elif args.type_haystack == "noise":
+        return _essay_context(Encoder.get(tok), essay_stream(tok, haystack, n_hay + 4096), rng, n_hay, needle_ids)
+    if args.type_haystack == "noise":
         st = noise_stream(tok, n_hay + 4096)
     else:
         st = _distractors(tok, args, seed, np_rng("ruler-distractors", seed, length, i), n_hay)
-    s = st.window(n_hay)
-    e = s + n_hay
-    window = st.ids[s:e]
-    slots = st.slots_in(s, e)
-    if len(slots) == 0:
-        slots = np.asarray([s])
-    depth = None
-    if args.type_haystack == "essay":
-        depths = rng.sample(DEPTHS, len(needle_ids))
-        positions = []
-        for d in sorted(depths):
-            target = s + int(n_hay * d / 100)
-            k = int(np.searchsorted(slots, target, side="right")) - 1
-            positions.append(int(slots[max(k, 0)]) - s)
-        if len(depths) == 1:
-            depth = float(depths[0])
-        pairs = list(zip(positions, needle_ids))
-    else:
-        picks = pick_slots(rng, slots, len(needle_ids), s)
-        # niah.py inserts needles[k] at the k-th largest line index
-        pairs = list(zip(sorted(picks, reverse=True), needle_ids))
-        if len(needle_ids) == 1:
-            depth = round(100.0 * picks[0] / max(n_hay, 1), 2)
-    return insert_at(window, [p for p, _ in pairs], [x for _, x in pairs]), depth
+    e = st.fit(n_hay)
+    picks = pick_slots(rng, st.starts(e), len(needle_ids), 0)
+    # niah.py inserts needles[k] before the line at the k-th largest sampled index
+    pairs = sorted(zip(sorted(picks, reverse=True), range(len(needle_ids))))
+    depth = round(100.0 * picks[0] / max(e, 1), 2) if len(needle_ids) == 1 else None
+    return insert_at(st.ids[:e], [p for p, _ in pairs], [needle_ids[k] for _, k in pairs]), depth
+
+
+def _essay_context(enc: Encoder, st: Stream, rng: random.Random, n_hay: int, needle_ids):
+    """niah.py: needle k goes before sentence int(n_sents * depth_k / 100) (sorted depths), and
+    the pieces are joined by " " (so a needle at depth 0 reads " One of...", one at the end is
+    followed by " ", and two at one position are two spaces apart, as the reference writes)."""
+    depths = sorted(rng.sample(DEPTHS, len(needle_ids)))
+    space = enc(" ")
+    e = st.fit(n_hay)
+    while True:
+        starts = st.starts(e)
+        cuts = [int(starts[k]) if k < len(starts) else e for k in (int(len(starts) * (d / 100)) for d in depths)]
+        pieces = [st.ids[:cuts[0]]]
+        for k, needle in enumerate(needle_ids):
+            seg = st.ids[cuts[k]:cuts[k + 1] if k + 1 < len(cuts) else e]
+            pieces.append(needle)
+            if seg.size == 0:                        # the join's space, where no " Word" token holds it
+                pieces.append(space)
+            elif cuts[k] == 0:                       # " " + the essay's first sentence, encoded together
+                first = int(starts[1]) if len(starts) > 1 else e
+                pieces.append(enc(" " + enc.tok.hf.decode(st.ids[:first].tolist(), clean_up_tokenization_spaces=False)))
+                seg = seg[first:]
+            pieces.append(seg)
+        if sum(len(p) for p in pieces) - sum(len(x) for x in needle_ids) <= n_hay or e == 0:
+            break
+        e = st.fit(e - 1)
+    depth = float(depths[0]) if len(needle_ids) == 1 else None
+    return pieces, depth

@@ -7,8 +7,8 @@ the same article, then random others; order shuffled with a fresh Random(seed); 
 "Document {i}:\\n{doc}" joined by blank lines), `scripts/data/synthetic/json/download_qa_dataset.sh`
 (dev-v2.0.json, hotpot_dev_distractor_v1.json) and `constants.py` (template, 32 new tokens).
 
-Token-exact: whole documents while they fit, then the start of one more distractor document
-(cut at a word end) fills the last tokens; the reference stops at whole documents.
+Fit within, as the reference: the most whole documents that fit the budget (qa.py
+binary-searches the document count); the prompt is up to one document short of the budget.
 Data: --data-dir with the released JSON files, else the hub copies through `datasets`.
 """
 from __future__ import annotations
@@ -139,25 +139,22 @@ def qa_requests(task: str, tok: Tokenizer, framing: Framing, length: int, sample
     doc_len = np.fromiter((len(d) for d in docs), np.int64, len(docs))
     max_new = MAX_NEW["qa"]
     budget = length - max_new
-    pre, prefix, sep = enc(QA_TEMPLATE[0]), enc(QA_TEMPLATE[2]), enc("\n\n")
+    pre, prefix = enc.lead(QA_TEMPLATE[0], framing), enc(QA_TEMPLATE[2])
     qas = [data.qas[i % len(data.qas)] for i in range(samples)]
     posts = enc.batch([QA_TEMPLATE[1].format(query=q.query) for q in qas])
     out = []
     for i, (qa, post) in enumerate(zip(qas, posts)):
         C = budget - len(framing.head) - len(pre) - len(post) - len(framing.tail) - len(prefix)
         cand = _candidates(qa, len(docs), C, doc_len, np_rng("ruler-qa", seed, length, i))
-        headers, header_len = _headers(tok, len(cand) + 8)
-        headers = headers[:len(cand) + 8]
+        headers, header_len = _headers(tok, len(cand))
         cost = np.cumsum(doc_len[cand] + header_len[:len(cand)])
-        n = int(np.searchsorted(cost, C, side="right"))
+        n = int(np.searchsorted(cost, C, side="right"))     # the most whole documents that fit
         if n < len(qa.gold):
             need(-int(cost[len(qa.gold) - 1] - C), f"ruler {task} (its gold documents)", length)
-        extra, n = _fill(enc, docs, cand, n, len(qa.gold), C - (int(cost[n - 1]) if n else 0), headers, sep)
-        bodies = [docs[k] for k in cand[:n].tolist()] + extra
-        headers = _headers(tok, len(bodies))[0]
-        parts: list = [None] * (2 * len(bodies))
-        parts[0::2] = headers[:len(bodies)]
-        parts[1::2] = [bodies[k] for k in _shuffled(seed, len(bodies))]
+        bodies = [docs[k] for k in cand[:n].tolist()]
+        parts: list = [None] * (2 * n)
+        parts[0::2] = headers[:n]
+        parts[1::2] = [bodies[k] for k in _shuffled(seed, n)]
         ids = join([framing.head, pre, *parts, post, framing.tail, prefix])
         out.append(Request("ruler", task, length, i, ids, max_new, qa.outputs, seed=seed,
                            payload=RulerPayload(question=qa.query[:200])))
@@ -202,43 +199,3 @@ def _candidates(qa: QA, n_docs: int, C: int, doc_len: np.ndarray, g: np.random.G
         parts.append(g.permutation(n_docs))
         have += n_docs
     return np.concatenate(parts)[:max(want, len(qa.gold))]
-
-
-def _fill(enc, docs, cand, n, n_gold, r, headers, sep):
-    """Distractor pieces after n whole documents summing to exactly r tokens: whole documents
-    while they fit, then documents cut at a word end. Returns (pieces, n)."""
-    def safe(d, room):
-        enc.classify(d[room - 1:room + 1])
-        return bool(enc.alnum_end[d[room - 1]] and not enc.alnum_start[d[room]])
-
-    floor = len(headers[-1]) + len(sep) + 1            # the smallest piece: header, 1 token, blank line
-    while 0 < r < floor:
-        if n <= n_gold:
-            raise EvalError("RULER qa: the gold documents leave too few tokens for the question: use longer --lengths")
-        n -= 1
-        r += len(headers[n]) + len(docs[cand[n]])
-    pieces: list[int] = []
-    k, misses = n, 0
-    while r > 0:
-        h = len(headers[min(n + len(pieces), len(headers) - 1)])
-        d = docs[cand[n + (k - n) % max(len(cand) - n, 1)]]
-        k += 1
-        if h + len(d) == r or h + len(d) <= r - floor:
-            pieces.append(d)
-            r -= h + len(d)
-            continue
-        exact = r - h - len(sep)
-        if 1 <= exact <= len(d) - 3:                      # the last piece: an exact cut
-            if safe(d, exact) or misses >= 24:
-                pieces.append(np.concatenate([d[:exact], sep]))
-                r = 0
-            misses += 1
-            continue
-        top = min(len(d) - 3, r - h - len(sep) - floor)
-        for room in range(top, 0, -1):
-            if safe(d, room) or (misses >= 48 and room == top):
-                pieces.append(np.concatenate([d[:room], sep]))
-                r -= h + room + len(sep)
-                break
-        misses += 1
-    return pieces, n

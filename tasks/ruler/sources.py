@@ -16,7 +16,7 @@ from functools import cache
 
 import numpy as np
 
-from evalsuite.haystacks import get_haystack
+from evalsuite.haystacks import _demo_block, _repeat_noise
 from evalsuite.tokenization import Tokenizer, read_text_source
 from evalsuite.types import EvalError
 
@@ -24,6 +24,7 @@ from .build import Encoder, Stream
 from .spec import NOISE
 
 _STREAMS: dict[tuple[str, str], Stream] = {}
+_ESSAY_TEXT: dict[tuple[str, str], list[np.ndarray]] = {}
 
 
 def noise_stream(tok: Tokenizer, n: int) -> Stream:
@@ -31,7 +32,7 @@ def noise_stream(tok: Tokenizer, n: int) -> Stream:
     enc = Encoder.get(tok)
     key = (tok.fingerprint, "ruler-noise")
     st = _STREAMS.get(key)
-    if st is None or len(st.ids) < n:
+    if st is None or len(st.ids) <= n:
         unit = enc(NOISE + "\n")
         reps = max(2 * (-(-n // len(unit))), 64)
         st = _STREAMS[key] = Stream.of(enc, np.tile(unit, reps), "line")
@@ -39,29 +40,46 @@ def noise_stream(tok: Tokenizer, n: int) -> Stream:
 
 
 def essay_stream(tok: Tokenizer, source: str | None, n: int) -> Stream:
-    """The essay haystack as one token stream of at least n tokens, with sentence slots."""
+    """The essay haystack as one token stream of more than n tokens, with sentence slots.
+
+    niah.py: the essay's whitespace collapsed to single spaces, repeated (joined by a space)
+    when too short; every part is encoded as it reads mid-text (after the template's "\\n").
+    The generated sources (demo, noise) are the blocks `evalsuite.haystacks` joins, so the
+    workload cache's source fingerprint covers this text.
+    """
     enc = Encoder.get(tok)
     source = source or "demo"
     key = (tok.fingerprint, source)
     st = _STREAMS.get(key)
-    if st is not None and len(st.ids) >= n:
+    if st is not None and len(st.ids) > n:
         return st
+    parts = _ESSAY_TEXT.setdefault(key, [])
+    total = sum(len(p) for p in parts)
     if source in ("demo", "noise"):
-        ids = get_haystack(tok, None if source == "demo" else source, n).ids
+        block = _demo_block if source == "demo" else _repeat_noise
+        while total <= n:
+            text = _collapse(block(len(parts)))
+            parts.append(enc.batch([text if not parts else " " + text])[0])
+            total += len(parts[-1])
     else:
-        text = re.sub(r"\s+", " ", _read(source)).strip()
+        text = _collapse(_read(source))
         if not text:
             raise EvalError(f"haystack source {source} is empty")
-        first = enc.batch([text])[0]
-        parts, total = [first], len(first)
-        if total < n:
+        if not parts:
+            parts.append(enc.batch([text])[0])
+            total = len(parts[0])
+        if total <= n:
             again = enc.batch([" " + text])[0]       # repeats join with a space, as the word list does
-            while total < n:
+            while total <= n:
                 parts.append(again)
                 total += len(again)
-        ids = np.concatenate(parts)
-    st = _STREAMS[key] = Stream.of(enc, ids, "sentence")
+    st = _STREAMS[key] = Stream.of(enc, np.concatenate(parts), "sentence")
     return st
+
+
+def _collapse(text: str) -> str:
+    """niah.py: re.sub(r'\\s+', ' ', essay) (and no space at either end)."""
+    return re.sub(r"\s+", " ", text).strip()
 
 
 def _read(source: str) -> str:

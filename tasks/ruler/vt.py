@@ -7,13 +7,15 @@ positions, one in-context example of at most 500 tokens with 3-letter names and 
 re-randomized per sample and placed after the model template), `scripts/synthetic.yaml`
 (num_chains 1, num_hops 4, noise haystack) and `scripts/data/synthetic/constants.py`
 (template, answer prefix, 30 new tokens).
+
+Fit within, as the reference: the most whole noise lines that fit the budget (the prompt is
+up to one line short of it); the chain lines are inserted before sampled line indices, in
+order, and the lines are joined by "\\n" (each line carries its newline here).
 """
 from __future__ import annotations
 
 import random
 import string
-
-import numpy as np
 
 from evalsuite.tokenization import Framing, Tokenizer
 from evalsuite.types import Request
@@ -70,7 +72,7 @@ def vt_requests(tok: Tokenizer, framing: Framing, length: int, samples: int, see
     hops = VT_ARGS["num_hops"]
     n_icl, icl_slots = _icl_layout(tok, seed)
     pre = enc(VT_TEMPLATE[0])
-    plans, texts = [], []
+    plans, texts = [], []           # noise and chain lines carry their "\n": the question drops its own
     for i in range(samples):
         rng = random.Random(f"ruler-vt-{seed}-{length}-{i}")
         names = _names(rng, hops + 1, 5)
@@ -79,10 +81,11 @@ def vt_requests(tok: Tokenizer, framing: Framing, length: int, samples: int, see
         icl_value = str(rng.randint(10000, 99999))
         icl = _icl_text(n_icl, icl_slots, icl_names, icl_value) + " " + " ".join(icl_names) + "\n\n"
         plans.append((rng, names, value))
-        texts += [icl, VT_TEMPLATE[1].format(query=value), VT_TEMPLATE[2].format(num_v=hops + 1, query=value)]
+        texts += [icl, VT_TEMPLATE[1].format(query=value)[1:], VT_TEMPLATE[2].format(num_v=hops + 1, query=value)]
         texts += [line + "\n" for line in _chain(names, value)]
     encoded = enc.batch(texts)
     per = 3 + hops + 1
+    encoded[::per] = enc.leads(texts[::per], framing)      # the example starts the prompt
     out = []
     for i, (rng, names, value) in enumerate(plans):
         icl_ids, post, prefix, *chain = encoded[i * per:(i + 1) * per]
@@ -90,10 +93,9 @@ def vt_requests(tok: Tokenizer, framing: Framing, length: int, samples: int, see
             - len(prefix) - sum(len(c) for c in chain)
         need(n_hay, "ruler vt", length)
         st = noise_stream(tok, n_hay + 4096)
-        s = st.window(n_hay)
-        slots = st.slots_in(s, s + n_hay)
-        picks = sorted(pick_slots(rng, slots if len(slots) else np.asarray([s]), len(chain), s))
-        context = insert_at(st.ids[s:s + n_hay], picks, chain)
+        e = st.fit(n_hay)                  # the most whole noise lines that fit
+        picks = sorted(pick_slots(rng, st.starts(e), len(chain), 0))
+        context = insert_at(st.ids[:e], picks, chain)
         ids = join([framing.head, icl_ids, pre, *context, post, framing.tail, prefix])
         out.append(Request("ruler", "vt", length, i, ids, max_new, tuple(names), seed=seed,
                            payload=RulerPayload(value=value)))
