@@ -176,6 +176,7 @@ class Suite(ABC):
         must be the same at every length (perplexity: one document set, long enough for the
         longest length) keeps what it needs here, and puts it in cache_params if it changes
         the workload; by default a suite builds each length on its own."""
+        return None
 
     def prepare(self) -> None:
         """Check, before anything is written or loaded, what a backend-driving suite needs

@@ -68,6 +68,9 @@ class Request:
     score_start: int = 0             # logprobs: first prompt position that is scored
     payload: Payload | None = None   # the suite's typed facts about this sample
     stop: tuple[str, ...] = ()       # the output ends before the first of these strings
+    # generation also ends at these token ids (beside EOS), as an HF eos_token_id list does
+    stop_token_ids: tuple[int, ...] = ()
+    min_new_tokens: int = 0          # EOS and stop_token_ids are barred until this many tokens are out
 
     @property
     def key(self) -> str:
@@ -75,7 +78,9 @@ class Request:
         h = hashlib.sha256()
         fields = [self.suite, self.task, self.length, self.index, self.seed, self.max_new_tokens,
                   list(self.references), self.kind, self.score_start]
-        h.update(json.dumps(fields + ([list(self.stop)] if self.stop else [])).encode())
+        h.update(json.dumps(fields + ([list(self.stop)] if self.stop else [])
+                            + ([list(self.stop_token_ids), self.min_new_tokens]
+                               if self.stop_token_ids or self.min_new_tokens else [])).encode())
         h.update(np.asarray(self.prompt_ids, dtype=np.int32).tobytes())
         return h.hexdigest()[:24]
 
@@ -85,6 +90,7 @@ class Request:
         d["references"] = list(self.references)
         d["payload"] = self.payload.to_json() if self.payload is not None else None
         d["stop"] = list(self.stop)
+        d["stop_token_ids"] = list(self.stop_token_ids)
         return d
 
     @classmethod
@@ -93,6 +99,7 @@ class Request:
         d = dict(d)
         d["references"] = tuple(d["references"])
         d["stop"] = tuple(d.get("stop", ()))
+        d["stop_token_ids"] = tuple(d.get("stop_token_ids", ()))
         raw = d.pop("payload", None)
         if raw is not None and payload_type is None:
             raise EvalError("a cached request has a payload, but its suite declares no payload type")

@@ -22,8 +22,15 @@ Subtasks (`--suite perplexity:sliding,truncate,needle`, all three by default):
   needle    one Request per (document, depth): needle at `--depths` evenly spread depths,
             the question at the end, only the answer tokens scored.
 `--samples` is the number of documents (default 10); `--haystack` picks the corpus (see
-perplexity_corpus): documents need at least L-1 tokens; the demo's held-out documents are made
-L-1 + 4*S tokens long, so each has five full windows. The cell score (summary.csv) is YaRN's aggregation;
+perplexity_corpus; `kjv` is real prose offline, the default to use for real checkpoints).
+Documents are selected once per run (`plan`), as the reference's `--dataset-min-tokens` filter
+does: every length reads the same documents, each holding at least L_max-1 tokens for the
+longest length L_max of the run, so a perplexity-vs-length curve never mixes documents; too few
+such documents is an error when `--samples` was given. The demo's held-out documents are the
+same texts at every length, made L-1 + 4*S tokens long, so each has five full windows.
+Needle, question and answer are encoded as pieces of running text (Tokenizer.encode_piece), so
+a SentencePiece tokenizer gives them no dummy-prefix space; a needle at depth 0 is followed by
+the document's start as it reads mid-text. The cell score (summary.csv) is YaRN's aggregation;
 the token-weighted
 perplexity, per-document values and the NLL-vs-position curve are in the report.
 Known backend difference: a short last window of a document is run at its own length by HF
@@ -91,7 +98,7 @@ def sliding_windows(n_tokens: int, window: int, stride: int) -> list[tuple[int, 
 
 class PerplexitySuite(Suite):
     name = "perplexity"
-    version = 1
+    version = 2                            # 2: needle pieces mid-text, one document set per run
     subtasks = ("sliding", "truncate", "needle")
     description = "sliding-window (stride), truncated and needle-driven perplexity; lower is better"
     metric = "perplexity"
@@ -102,10 +109,17 @@ class PerplexitySuite(Suite):
     report_order = 5
     Options = PerplexityOptions
     payload_type = WindowPayload
+    longest: int | None = None             # the run's longest length (plan); None: each length alone
+
+    def plan(self, lengths) -> None:
+        self.longest = max(lengths) if lengths else None
 
     def cache_params(self) -> dict[str, Any]:
-        return {**super().cache_params(),
-                "corpus": perplexity_corpus.fingerprint(self.opts.haystack, self.opts.data_dir)}
+        params = {**super().cache_params(),
+                  "corpus": perplexity_corpus.fingerprint(self.opts.haystack, self.opts.data_dir)}
+        if perplexity_corpus.source_of(self.opts.haystack) != "demo":     # demo texts do not depend on it
+            params["selected_for"] = self.longest
+        return params
 
     def planned_samples(self) -> int:
         """Documents x (the demo's five sliding windows + one truncated window + the needle depths)."""
@@ -114,10 +128,12 @@ class PerplexitySuite(Suite):
     def min_length(self, tok: Tokenizer) -> int:
         return len(tok.bos) + 2
 
-    def _documents(self, tok: Tokenizer, min_tokens: int, demo_tokens: int) -> list[perplexity_corpus.Document]:
+    def _documents(self, tok: Tokenizer, length: int, demo_tokens: int) -> list[perplexity_corpus.Document]:
+        """The run's documents: at least L_max-1 tokens each (L_max: the longest planned length)."""
+        longest = max(length, self.longest or length)
         return perplexity_corpus.select(tok, self.opts.haystack, self.opts.data_dir, self.seed,
-                                        self.samples or 1, min_tokens, demo_tokens,
-                                        strict=self.cfg.samples is not None)
+                                        self.samples or 1, longest - len(tok.bos), demo_tokens,
+                                        strict=self.cfg.samples is not None, longest=longest)
 
     def requests(self, tok: Tokenizer, length: int) -> list[Request]:
         bos = list(tok.bos)
@@ -128,10 +144,10 @@ class PerplexitySuite(Suite):
                 raise EvalError(f"--stride {self.opts.stride} is longer than the window ({body} document tokens "
                                 f"at length {length}): lower --stride or raise --lengths")
             # demo documents: L-1 + DEMO_EXTRA_WINDOWS*S tokens, so every window is full and they stay cheap
-            docs = self._documents(tok, body, body + DEMO_EXTRA_WINDOWS * self.opts.stride)
+            docs = self._documents(tok, length, body + DEMO_EXTRA_WINDOWS * self.opts.stride)
             out += self._windowed(docs, bos, body, length, "sliding", self.opts.stride)
         if "truncate" in self.selected:
-            docs = [perplexity_corpus.Document(d.doc_id, d.ids[:body]) for d in self._documents(tok, body, body)]
+            docs = [perplexity_corpus.Document(d.doc_id, d.ids[:body]) for d in self._documents(tok, length, body)]
             out += self._windowed(docs, bos, body, length, "truncate", body)
         if "needle" in self.selected:
             out += self._needles(tok, bos, length)
@@ -148,22 +164,23 @@ class PerplexitySuite(Suite):
         return out
 
     def _needles(self, tok: Tokenizer, bos: list[int], length: int) -> list[Request]:
-        question = tok.encode(QUESTION)
-        docs = self._documents(tok, length - len(bos), length - len(bos))
+        question = tok.encode_piece(QUESTION)
+        docs = self._documents(tok, length, length - len(bos))
         out: list[Request] = []
         for doc in docs:
             ends = np.flatnonzero(np.isin(doc.ids, _sentence_end_token_ids(tok, np.unique(doc.ids)))) + 1
             for depth in depth_grid(self.opts.depths):
                 rng = random.Random(f"perplexity-needle-{self.seed}-{length}-{doc.doc_id}-{depth}")
                 key = rng.randint(*KEY_RANGE)
-                needle, answer = tok.encode(NEEDLE.format(key=key)), tok.encode(ANSWER.format(key=key))
+                needle, answer = tok.encode_pieces([NEEDLE.format(key=key), ANSWER.format(key=key)])
                 fixed = len(bos) + len(needle) + len(question) + len(answer)
                 fit_check(fixed, 0, length, "a needle-driven perplexity prompt")
                 n_fill = length - fixed
                 pos = n_fill if depth >= 100 else round(n_fill * depth / 100)
                 i = bisect_right(ends, pos)
                 pos = int(ends[i - 1]) if depth < 100 and i > 0 else pos
-                filler = doc.ids[:n_fill]
+                # after the needle the document's start reads mid-text (no SentencePiece "▁" of a text start)
+                filler = doc.ids[:n_fill] if pos > 0 else perplexity_corpus.mid_text(tok, doc.ids, n_fill)
                 ids = np.concatenate([bos, filler[:pos], needle, filler[pos:], question, answer]).astype(np.int32)
                 out.append(Request(self.name, "needle", length, len(out), ids, 0, (str(key),),
                                    depth=round(depth, 2), seed=self.seed, kind="logprobs",

@@ -75,12 +75,26 @@ class HFBackend(Backend):
         return self.torch.tensor([list(map(int, r.prompt_ids)) for r in reqs], device=self.device)
 
     def generate(self, reqs: Sequence[Request]) -> list[Generation]:
+        groups: dict[tuple, list[int]] = {}      # one generate call per (stop ids, min new tokens)
+        for i, r in enumerate(reqs):
+            groups.setdefault((r.stop_token_ids, r.min_new_tokens), []).append(i)
+        if len(groups) > 1:
+            out: list[Generation | None] = [None] * len(reqs)
+            for idx in groups.values():
+                for i, g in zip(idx, self._generate([reqs[i] for i in idx])):
+                    out[i] = g
+            return out  # type: ignore[return-value]
+        return self._generate(reqs)
+
+    def _generate(self, reqs: Sequence[Request]) -> list[Generation]:
         start = time.perf_counter()
         ids = self._ids(reqs)
-        stops = self.stop_ids                # tokenizer EOS + generation_config eos_token_id list
+        # tokenizer EOS + generation_config eos_token_id list + the requests' own stop tokens
+        stops = self.stop_ids + [t for t in reqs[0].stop_token_ids if t not in self.stop_ids]
         with self.torch.inference_mode():
             out = self.net.generate(ids, attention_mask=self.torch.ones_like(ids), do_sample=False,
                                     max_new_tokens=max(r.max_new_tokens for r in reqs),
+                                    min_new_tokens=reqs[0].min_new_tokens or None,
                                     eos_token_id=stops or None, pad_token_id=stops[0] if stops else 0)
         per = (time.perf_counter() - start) / len(reqs)
         gens = []

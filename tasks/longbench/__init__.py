@@ -30,6 +30,10 @@ from .prompts import DATASETS, E_DATASETS, LANGUAGES, MAX_NEW_TOKENS, NEWLINE_ST
 @dataclass(frozen=True)
 class LongBenchOptions:
     data_dir: str | None = option(None, "longbench: folder with LongBench's <dataset>.jsonl files", flag="--data-dir")
+    max_prompt: int | None = option(None, "longbench: pred.py's fixed prompt budget in tokens (its max_length, "
+                                          "e.g. 3500 for a 4k model), independent of the output budget; "
+                                          "default: the context length minus the output budget",
+                                    flag="--longbench-max-prompt", minimum=2)
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,7 @@ class LongBenchPayload(Payload):
 
 class LongBenchSuite(Suite):
     name = "longbench"
-    version = 1
+    version = 2                            # 2: chat bodies as prompt pieces, whole-character cuts, samsum stops
     subtasks = DATASETS
     description = "LongBench v1: 21 data sets, reference prompts and metrics, middle truncation"
     metric = "longbench score"
@@ -85,15 +89,16 @@ class LongBenchSuite(Suite):
             samples = data.load(ds, self.e, self.opts.data_dir)
             chosen = self._chosen(samples, ds)
             source = (self.opts.data_dir, data.file_name(ds, self.e))
-            bodies = build.encoded(tok, source, ds, samples, [i for i, _ in chosen])
             frame, chat = build.framing(tok, ds, self.cfg.template)
+            bodies = build.encoded(tok, source, ds, samples, [i for i, _ in chosen], chat)
             for i, task in chosen:
                 s = samples[i]
-                b = build.assemble(bodies[i], frame, chat, MAX_NEW_TOKENS[ds], length, f"LongBench {ds}")
+                b = build.assemble(tok, bodies[i], frame, chat, MAX_NEW_TOKENS[ds], length, f"LongBench {ds}",
+                                   self.opts.max_prompt)
                 payload = LongBenchPayload(s.id, s.length, b.truncated, b.prompt_tokens, b.chat, s.all_classes,
                                            ds in NEWLINE_STOP)
                 out.append(Request(self.name, task, length, i, b.ids, MAX_NEW_TOKENS[ds], s.answers,
-                                   seed=self.seed, payload=payload))
+                                   seed=self.seed, payload=payload, **_samsum_stop(tok, ds)))
         return out
 
     def score(self, request: Request, result: Result) -> SampleScore:
@@ -111,9 +116,18 @@ class LongBenchSuite(Suite):
         return results.report_blocks(cls.name, cells, list(records))
 
 
+def _samsum_stop(tok: Tokenizer, dataset: str) -> dict[str, Any]:
+    """pred.py for samsum: generation also ends at the newline token, `tokenizer.encode("\\n",
+    add_special_tokens=False)[-1]`, which joins the eos_token_id list, and min_length=context+1 bars
+    those ends from the first new token ("prevent illegal output on samsum")."""
+    if dataset not in NEWLINE_STOP:
+        return {}
+    return {"stop_token_ids": (tok.encode("\n")[-1],), "min_new_tokens": 1}
+
+
 class LongBenchESuite(LongBenchSuite):
     name = "longbench-e"
-    version = 1
+    version = 2
     subtasks = E_DATASETS
     description = "LongBench-E: 13 data sets scored per length bucket (0-4k, 4-8k, 8k+ words)"
     e = True
