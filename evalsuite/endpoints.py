@@ -78,7 +78,17 @@ class _Endpoint:
     last_success: float = 0.0
     last_error: str = ""
     served: int = 0                # requests answered (for the throughput figures)
+    busy_s: float = 0.0            # seconds with at least one request in flight
+    in_flight: int = 0
+    _mark: float = 0.0
     workers: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def track(self, delta: int) -> None:
+        """Count a request going out (+1) or coming back (-1), adding up the busy time."""
+        now = time.monotonic()
+        if self.in_flight > 0:
+            self.busy_s += now - self._mark
+        self._mark, self.in_flight = now, self.in_flight + delta
 
 
 def _retry_after(resp: httpx.Response) -> float | None:
@@ -106,6 +116,7 @@ class EndpointPool:
         self._transport = transport
         self._loop = asyncio.new_event_loop()
         self.endpoints = [_Endpoint(u) for u in self.urls]
+        self._active: _Run | None = None
 
     # ---- synchronous interface -------------------------------------------------------------
 
@@ -141,7 +152,7 @@ class EndpointPool:
     def run(self, jobs: Iterable[Job], chunk: int = 64) -> Iterator[list[tuple[Job, Any]]]:
         """Send every job through the shared queue; yield lists of at most `chunk` (job, JSON)
         pairs as they finish. Raises EvalError on a permanent refusal or when every endpoint is dead."""
-        state = _Run(self, iter(jobs))
+        state = self._active = _Run(self, iter(jobs))
         self._loop.run_until_complete(state.start())
         try:
             while True:
@@ -150,7 +161,12 @@ class EndpointPool:
                     return
                 yield done
         finally:
-            self._loop.run_until_complete(state.stop())
+            self._end_run()
+
+    def _end_run(self) -> None:
+        if self._active is not None and not self._loop.is_closed():
+            self._loop.run_until_complete(self._active.stop())
+        self._active = None
 
     def close(self) -> None:
         async def shut() -> None:
@@ -159,6 +175,7 @@ class EndpointPool:
                     await ep.client.aclose()
                     ep.client = None
         if not self._loop.is_closed():
+            self._end_run()             # a run abandoned half-way (an error in the caller): stop its workers
             self._loop.run_until_complete(shut())
             self._loop.close()
 
@@ -172,10 +189,13 @@ class EndpointPool:
         return ep.client
 
     async def _send(self, ep: _Endpoint, method: str, path: str, body: Any) -> httpx.Response:
+        ep.track(+1)
         try:
             resp = await self._client(ep).request(method, path, json=body)
         except httpx.TransportError as e:          # refused, reset, dropped mid-answer, timed out
             raise _Transient(f"{type(e).__name__}: {str(e)[:160] or 'no detail'}") from None
+        finally:
+            ep.track(-1)
         if resp.status_code in TRANSIENT_STATUS or resp.status_code >= 500:
             raise _Transient(f"HTTP {resp.status_code}: {_message(resp)}", _retry_after(resp))
         return resp
