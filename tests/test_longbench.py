@@ -391,3 +391,54 @@ def test_score_command_bad_input_is_one_line(tmp_path, name, content, message):
     res = evalsuite(["score", str(path)], tmp_path)
     assert res.returncode == 2 and message in res.stderr
     assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+
+
+# ---------------------------------------------------------------- samsum: newline stop token, one forced token
+
+def test_samsum_requests_carry_the_reference_stops(tiny_model, tmp_path):
+    """pred.py: samsum's eos_token_id list adds tokenizer.encode("\\n")[-1], min_length forces one new token."""
+    folder = make_fixtures(tmp_path / "lb")
+    rows = [_row("samsum", 0, "Dialogue: A: hi\nB: hello\nSummary: A greets B.", "Dialogue: C: bye\nSummary:",
+                 ["C leaves."], 12)]
+    (folder / "samsum.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    tok = Tokenizer.load(str(tiny_model))
+    reqs = _task(LongBenchSuite, folder, ("samsum", "trec")).requests(tok, 512)
+    samsum, trec = reqs[0], reqs[1]
+    assert samsum.stop_token_ids == (tok.encode("\n")[-1],) and samsum.min_new_tokens == 1
+    assert trec.stop_token_ids == () and trec.min_new_tokens == 0
+    assert samsum.payload.newline_stop and not trec.payload.newline_stop
+
+
+@pytest.mark.slow
+def test_stop_tokens_and_min_new_tokens_on_both_backends():
+    """On the demo model, whatever its greedy tokens g: a stop token g[2] ends the output before it,
+    g[0] as stop token gives nothing, and with min_new_tokens=1 g[0] is barred from the first place
+    (so the output starts otherwise); HF and vLLM agree token for token."""
+    from dataclasses import replace
+
+    from evalsuite.model import load_model_config, resolve_model
+    from evalsuite.rope import BaseRope, RopeSpec
+    from evalsuite.suite import backend_class
+    from evalsuite.types import Request
+
+    model = resolve_model(None)
+    tok = Tokenizer.load(model)
+    base = BaseRope.from_config(load_model_config(model))
+    prompt = np.asarray(tok.bos + tok.encode("The grass is green. The sky is blue. The grass is"), dtype=np.int32)
+    free = Request("longbench", "samsum", 256, 0, prompt, 12, ("x",))
+    outputs = {}
+    for name in ("hf", "vllm"):
+        backend = backend_class(name)(model, RopeSpec.parse("none"), base, 256, tok, "float32")
+        try:
+            g = list(backend.generate([free])[0].token_ids)
+            assert len(g) >= 4 and g[2] not in g[:2], g
+            cases = [replace(free, index=1, stop_token_ids=(g[2],)),
+                     replace(free, index=2, stop_token_ids=(g[0],)),
+                     replace(free, index=3, stop_token_ids=(g[0],), min_new_tokens=1)]
+            got = [list(x.token_ids) for x in backend.generate(cases)]
+        finally:
+            backend.close()
+        assert got[0] == g[:2] and got[1] == []
+        assert got[2] and got[2][0] != g[0] and g[0] not in got[2]
+        outputs[name] = (g, got)
+    assert outputs["hf"] == outputs["vllm"]

