@@ -17,6 +17,7 @@ from .cache_command import add_cache_parser, run_cache
 from .gguf import add_convert_parser, run_convert
 from .lengths import parse_lengths
 from .options import add_suite_flags, given_options, suite_options
+from .prompts_command import add_prompts_parser, run_prompts
 from .rope import RopeSpec, method_help
 from .search import add_search_parser, run_search
 from .suite import SuiteConfig, backend_class, backend_names, parse_suites, suite_classes
@@ -128,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_cache_parser(sub)
     add_search_parser(sub)
     add_convert_parser(sub)
+    add_prompts_parser(sub)
     for cls in suite_classes().values():
         for command in cls.commands:
             command.add_arguments(sub.add_parser(command.name, help=command.help))
@@ -278,7 +280,7 @@ def cmd_list(_args: argparse.Namespace) -> int:
 
 def _command(name: str) -> Callable[[argparse.Namespace], int]:
     builtin = {"run": cmd_run, "report": cmd_report, "list": cmd_list, "cache": run_cache, "search": run_search,
-               "convert": run_convert}
+               "convert": run_convert, "prompts": run_prompts}
     if name in builtin:
         return builtin[name]
     return next(c.run for cls in suite_classes().values() for c in cls.commands if c.name == name)
