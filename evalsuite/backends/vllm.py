@@ -186,13 +186,14 @@ class VLLMBackend(Backend):
 
     def _sampling(self, req: Request) -> Any:
         """Greedy, up to the request's output budget, stopping at EOS (tokenizer EOS + every
-        generation_config eos_token_id)."""
+        generation_config eos_token_id) or the request's own stop tokens."""
         from vllm import SamplingParams
         return SamplingParams(temperature=0.0, max_tokens=req.max_new_tokens, detokenize=False,
-                              stop_token_ids=self.stop_ids or None)
+                              stop_token_ids=(self.stop_ids + list(req.stop_token_ids)) or None,
+                              min_tokens=req.min_new_tokens)
 
     def _generation(self, req: Request, res: Any, seconds: float) -> Generation:
-        ends = set(self.stop_ids)
+        ends = set(self.stop_ids) | set(req.stop_token_ids)
         ids = [t for t in res.outputs[0].token_ids if t not in ends]
         return Generation(self.tok.decode(ids), tuple(ids), seconds)
 
