@@ -9,7 +9,9 @@ Per repetition, in alternating order:
   bare      the same token-id prompts through `LLM.generate` in batches of --batch-size (and all
             at once), with the sampling parameters evalsuite uses;
   evalsuite `evalsuite.runner.run` on the same suites into a fresh run directory (workloads from
-            the cache, prefix order, batching, scoring, store appends, summary.csv).
+            the cache, prefix order, streaming through the engine, scoring, store appends, summary.csv);
+  before    the same run with the backend's former batch-by-batch `run_batches` (one `LLM.generate`
+            call per stored batch), to show what streaming changed.
 It prints each run's seconds and the ratio evalsuite / bare per repetition; on a shared machine
 read the ratios, not the seconds. --profile prints where evalsuite's own time goes (cProfile of
 one run, engine calls excluded).
@@ -120,6 +122,7 @@ def main() -> None:
     logs.route_engine_logs(engine_log)                 # vLLM's own lines: to a file, as in a run
 
     from evalsuite import runner
+    from evalsuite.backends import Backend
     from evalsuite.backends import vllm as vllm_backend
     from evalsuite.engine_args import parse as parse_engine_args
     from evalsuite.model import load_model_config, resolve_model
@@ -150,7 +153,13 @@ def main() -> None:
         def close(self) -> None:
             pass
 
-    runner.backend_class = lambda _name: SharedEngine          # the runner builds this backend
+    class BatchByBatch(SharedEngine):
+        """The backend as it was before streaming: one `LLM.generate` call per stored batch."""
+
+        run_batches = Backend.run_batches
+
+    chosen: list[type] = [SharedEngine]
+    runner.backend_class = lambda _name: chosen[0]              # the runner builds this backend
     cfg_kwargs = dict(suites=suites, lengths=(args.length,), ropes=(rope,), model=model, backend="vllm",
                       batch_size=args.batch_size, report=False, progress=False, quiet=True, engine_logs="show")
 
@@ -161,16 +170,22 @@ def main() -> None:
         if first_bare:
             bare = _bare(llm, reqs, stops, args.batch_size)
         whole, loop = _evalsuite(llm, cfg_kwargs)
+        chosen[0] = BatchByBatch
+        _, before = _evalsuite(llm, cfg_kwargs)
+        chosen[0] = SharedEngine
         if not first_bare:
             bare = _bare(llm, reqs, stops, args.batch_size)
         at_once = _bare(llm, reqs, stops, None)
-        rows.append((bare, at_once, loop, whole))
+        rows.append((bare, at_once, loop, whole, before))
         print(f"rep {rep + 1}: bare {bare:.2f}s (batches of {args.batch_size}), {at_once:.2f}s (all at once); "
-              f"evalsuite generation loop {loop:.2f}s, whole run {whole:.2f}s; "
-              f"ratio loop/bare {loop / bare:.3f}, whole/bare {whole / bare:.3f}")
-    med = [statistics.median(col) for col in zip(*rows)]
-    print(f"median of {args.repeats}: evalsuite/bare generation {med[2] / med[0]:.3f}x, whole run "
-          f"{med[3] / med[0]:.3f}x (bare all at once {med[1] / med[0]:.3f}x of bare in batches)")
+              f"evalsuite generation loop {loop:.2f}s, whole run {whole:.2f}s, batch by batch (before) "
+              f"{before:.2f}s; ratio loop/bare {loop / bare:.3f}, whole/bare {whole / bare:.3f}, "
+              f"loop/bare all at once {loop / at_once:.3f}, before/bare {before / bare:.3f}")
+    ratios = [[loop / bare, whole / bare, loop / at_once, before / bare] for bare, at_once, loop, whole, before in rows]
+    med = [statistics.median(col) for col in zip(*ratios)]
+    print(f"median of {args.repeats}: evalsuite/bare generation {med[0]:.3f}x, whole run {med[1]:.3f}x "
+          f"(bare in batches of {args.batch_size}); evalsuite/bare all at once {med[2]:.3f}x; "
+          f"batch by batch (before)/bare {med[3]:.3f}x")
 
     if args.profile:
         prof = cProfile.Profile()
