@@ -69,8 +69,9 @@ class PerplexityOptions:
     stride: int = option(256, "sliding-window perplexity stride", flag="--stride", minimum=1)
     depths: int = option(10, "perplexity: depths of the needle-driven perplexity's needles", flag="--depths",
                          minimum=1)
-    haystack: str | None = option(None, "perplexity: documents from a text file or directory, or pg19 / proofpile "
-                                        "(hub data sets; default: the demo corpus)", flag="--haystack")
+    haystack: str | None = option(None, "perplexity: documents from a text file or directory, kjv (real prose, "
+                                        "offline; use it for real checkpoints), or pg19 / proofpile (hub data sets; "
+                                        "default: the demo corpus)", flag="--haystack")
     data_dir: str | None = option(None, "perplexity: folder with local pg19/ and proofpile/ copies", flag="--data-dir")
 
 
