@@ -70,7 +70,8 @@ def lm_eval_direct(backend: str, rope_text: str) -> dict:
                 "hf_overrides": overrides, "enforce_eager": True, "seed": 0, "batch_size": BATCH}
     with vllm_metadata_alias():
         out = lm_eval.simple_evaluate(model=backend, model_args=args, tasks=list(TASKS), limit=LIMIT,
-                                      task_manager=TaskManager(include_path=str(INCLUDE)), log_samples=True)
+                                      task_manager=TaskManager(include_path=str(INCLUDE), include_defaults=False),
+                                      log_samples=True)
     import gc
     gc.collect()                 # free the reference engine before the next one loads
     return out
@@ -132,6 +133,10 @@ def test_lmeval_equals_lm_eval(tmp_path, backend):
 
 
 def test_unknown_task_and_missing_data_are_one_line(tmp_path):
+    for args, fragment in ((["--suite", "lmeval"], "lmeval:"),
+                           (["--suite", "lmeval:evalsuite_facts", "--lmeval-include", "no/such/dir"], "no/such/dir")):
+        bad = evalsuite(["run", *args], tmp_path)
+        assert bad.returncode == 2 and fragment in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     bad = evalsuite(["run", "--suite", "lmeval:evalsuite_factz", "--lmeval-include", str(INCLUDE)], tmp_path)
     assert bad.returncode == 2 and "evalsuite_facts" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     env = {**cli_env(tmp_path), "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "empty-hf")}

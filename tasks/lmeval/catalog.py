@@ -7,11 +7,14 @@ prompt template, so a changed YAML or setting re-runs it and an unchanged one is
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import json
+import logging
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,7 +75,8 @@ def _load(manager: Any, names: tuple[str, ...], settings: dict[str, Any]) -> lis
     units = []
     for name in names:
         try:
-            tasks = manager.load([name])["tasks"]
+            with _quiet_custom_dataset_note():
+                tasks = manager.load([name])["tasks"]
         except Exception as e:       # datasets/hub errors have many types; all mean "cannot load this task"
             raise EvalError(_load_error(manager, name, e)) from None
         configs = {t: _ADDRESS.sub("", json.dumps(task.dump_config(), sort_keys=True, default=str))
@@ -80,6 +84,21 @@ def _load(manager: Any, names: tuple[str, ...], settings: dict[str, Any]) -> lis
         what = json.dumps([name, lm_eval_version, configs, settings], sort_keys=True, default=str)
         units.append(Unit(name, hashlib.sha256(what.encode()).hexdigest()[:16], tuple(sorted(tasks))))
     return units
+
+
+@contextlib.contextmanager
+def _quiet_custom_dataset_note() -> Iterator[None]:
+    """lm-eval warns, for every task that loads its data through `custom_dataset` (as the project's
+    own tasks do), that it could take kwargs from --metadata: two lines per task, no information."""
+    logger = logging.getLogger("lm_eval.api.task")
+
+    def keep(record: logging.LogRecord) -> bool:
+        return "Custom kwargs can be passed" not in str(record.msg)
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
 
 
 def _load_error(manager: Any, name: str, error: Exception) -> str:
