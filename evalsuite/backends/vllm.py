@@ -53,10 +53,13 @@ class EngineKey:
 STREAM_TOKENS = 4_000_000       # prompt tokens queued in the engine at once while streaming
 
 
-def _window(size: int) -> tuple[int, int]:
-    """How much a stream keeps queued in the engine: 4 x the batch size in requests, at most
-    STREAM_TOKENS prompt tokens (the prompts live as Python lists meanwhile); at least one."""
-    return 4 * size, STREAM_TOKENS
+def _window(size: int, engine: Any) -> tuple[int, int]:
+    """How much a stream keeps queued in the engine: twice the sequences its scheduler runs at
+    once (max_num_seqs: 256 on CPU, 1024 on an H100), at least 4 x the batch size, and at most
+    STREAM_TOKENS prompt tokens (the prompts live as Python lists meanwhile)."""
+    scheduler = getattr(getattr(engine, "vllm_config", None), "scheduler_config", None)
+    running = getattr(scheduler, "max_num_seqs", None)
+    return max(4 * size, 2 * running if isinstance(running, int) else 0), STREAM_TOKENS
 
 
 def _prompt(ids: Any) -> Any:
@@ -200,8 +203,8 @@ class VLLMBackend(Backend):
     def run_batches(self, batches: Iterable[list[Request]], size: int
                     ) -> Iterator[tuple[list[Request], list[Generation | LogprobResult]]]:
         """Generation requests stream through the engine instead of going batch by batch: the
-        engine is kept fed (up to `_window` requests queued in it, as in one `LLM.generate` call of
-        everything, so it never drains at a batch boundary) and finished requests come back in
+        engine is kept fed (more requests queued in it than it runs at once, as in one `LLM.generate`
+        call of everything, so it never drains at a batch boundary) and finished requests come back in
         groups of `size` for the runner to store. Log-prob batches go as before."""
         run: list[Request] = []                       # consecutive generation requests of one engine key
         for batch in batches:
@@ -221,7 +224,7 @@ class VLLMBackend(Backend):
         engine = self._engine(self.engine_key(reqs[0].length)).llm_engine      # loaded before the clock
         todo = iter(reqs)
         queued: dict[str, Request] = {}
-        in_flight_tokens, window = 0, _window(size)
+        in_flight_tokens, window = 0, _window(size, engine)
         finished: list[tuple[Request, Any]] = []
         clock = time.perf_counter()
         try:
