@@ -18,8 +18,6 @@ import pytest
 
 from cli_helpers import ROOT, cli_env, evalsuite
 
-pytestmark = pytest.mark.slow
-
 INCLUDE = ROOT / "tasks" / "lmeval_tasks"
 TASKS = ("evalsuite_facts", "evalsuite_passkey")
 ROPES = ("none", "yarn:factor=2")
@@ -90,6 +88,7 @@ def expected(out: dict) -> dict[str, tuple[float, float]]:
     return cells
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["hf", "vllm"])
 def test_lmeval_equals_lm_eval(tmp_path, backend):
     os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", VLLM_CPU_KVCACHE_SPACE="1",
@@ -132,6 +131,7 @@ def test_lmeval_equals_lm_eval(tmp_path, backend):
         assert sample_records(out) == per_sample
 
 
+@pytest.mark.slow
 def test_unknown_task_and_missing_data_are_one_line(tmp_path):
     for args, fragment in ((["--suite", "lmeval"], "lmeval:"),
                            (["--suite", "lmeval:evalsuite_facts", "--lmeval-include", "no/such/dir"], "no/such/dir")):
@@ -145,3 +145,24 @@ def test_unknown_task_and_missing_data_are_one_line(tmp_path):
     assert missing.returncode == 2, missing.stderr[-2000:]
     line = missing.stderr.strip().splitlines()
     assert len(line) == 1 and "arc_easy" in line[0] and "allenai/ai2_arc" in line[0]
+
+
+def test_retention_table_against_the_none_baseline_of_each_model():
+    from evalsuite.identity import SettingFacts
+    from evalsuite.reports.retention import retention_table
+    from evalsuite.summary import ScoreCell
+
+    def cell(model, rope, task, score):
+        facts = SettingFacts(f"{model}-{rope}", model, "r", None, "hf", "e", "float32", "base", rope)
+        return ScoreCell(facts.key, facts, f"{model} / {rope}", "lmeval", task, 512, "m", True, score, 10)
+    cells = [cell("a", "none", "t1/acc", 80.0), cell("a", "none", "t1/acc_norm", 50.0),
+             cell("a", "none", "t2/em", 40.0), cell("a", "yarn", "t1/acc", 60.0),
+             cell("a", "yarn", "t1/acc_norm", 50.0), cell("a", "yarn", "t2/em", 40.0),
+             cell("b", "pi", "t1/acc", 10.0)]                        # model b has no baseline: no row
+    table = retention_table(cells, averaged={"t1/acc", "t2/em"})
+    assert table is not None
+    rows = {r[0]: r[1:] for r in table.rows}
+    assert set(rows) == {"a / none", "a / yarn"}
+    assert rows["a / yarn"] == ("75.0% (60.0)", "100.0% (50.0)", "100.0% (40.0)", "87.5%")   # mean of 75 and 100
+    assert rows["a / none"][-1] == "100.0%"
+    assert retention_table([cell("b", "pi", "t1/acc", 10.0)]) is None
