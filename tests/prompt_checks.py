@@ -39,6 +39,13 @@ def assert_budget(request: Request, length: int) -> None:
         (request.task, request.index, len(request.prompt_ids), request.max_new_tokens, length)
 
 
+def assert_starts_text_as(tok: Tokenizer, request: Request, text: str) -> None:
+    """Base template: the ids after BOS begin as the tokenizer encodes `text` at the start of a text
+    (SentencePiece: with its dummy-prefix space), as the reference's whole-prompt encode has them."""
+    ids, first = [int(i) for i in request.prompt_ids][len(tok.bos):], tok.encode(text)
+    assert ids[: len(first)] == first, (tok.hf.convert_ids_to_tokens(ids[:8]), tok.hf.convert_ids_to_tokens(first[:8]))
+
+
 def split_framing(tok: Tokenizer, request: Request, template: str) -> tuple[str, str]:
     """(text between the framing's head and tail, text of the tail) of a prompt.
 

@@ -9,7 +9,7 @@ import pytest
 
 from evalsuite.haystacks import NOISE, stream_text
 from evalsuite.tasks import niah, passkey
-from prompt_checks import HAY, assert_budget, assert_source_run, match, split_framing
+from prompt_checks import HAY, assert_budget, assert_source_run, assert_starts_text_as, match, split_framing
 from suite_helpers import make
 
 LENGTHS = [1024, 4096]
@@ -30,6 +30,7 @@ def test_passkey_reads_as_yarn_writes_it(zoo_tokenizer, length):
         assert_source_run(prefix, GARBAGE, at_start=True, what="the filler before the key")
         assert_source_run(suffix, GARBAGE, at_start=True, what="the filler after the key")
         assert (prefix == "") == (r.depth == 0)
+        assert_starts_text_as(tok, r, passkey.INTRO + "\n")
 
 
 @pytest.mark.parametrize("length", LENGTHS)
@@ -50,6 +51,8 @@ def test_niah_reads_as_gkamradt_writes_it(zoo_tokenizer, length):
         assert (before == "") == (r.depth == 0)
         assert_source_run(before + after, source, at_start=r.payload.repeat == 0, what="the context around the needle")
         assert before + after == (before + after).lstrip()
+        first = needle if r.depth == 0 else (before + after)[: (before + after).index(". ") + 1]
+        assert_starts_text_as(tok, r, first)         # the first piece after BOS as a text's start
 
 
 @pytest.mark.parametrize("zoo_tokenizer", ["gpt2bpe"], indirect=True)
