@@ -158,8 +158,9 @@ class FakeServer:
     """An OpenAI-compatible completions server that answers instantly and deterministically: a
     generation repeats the prompt's last ids, a log-prob is a fixed function of the token id."""
 
-    def __init__(self, model: str = DEMO, max_model_len: int = 4096) -> None:
-        self.model, self.max_model_len = model, max_model_len
+    def __init__(self, model: str = DEMO, max_model_len: int = 4096, text_only: bool = False) -> None:
+        self.model, self.max_model_len, self.text_only = model, max_model_len, text_only
+        self.prompts: list[object] = []
         self.completions = 0
         self.loop = asyncio.new_event_loop()
         self.port = 0
@@ -191,6 +192,12 @@ class FakeServer:
         from aiohttp import web
         body = await request.json()
         self.completions += 1
+        self.prompts.append(body["prompt"])
+        if self.text_only:             # a server that takes text alone, and counts words as tokens
+            if not isinstance(body["prompt"], str):
+                return web.json_response({"error": {"message": "prompt must be a string"}}, status=400)
+            return web.json_response({"choices": [{"text": " 42"}],
+                                      "usage": {"prompt_tokens": len(body["prompt"].split())}})
         ids = body["prompt"]
         if body.get("prompt_logprobs") is not None:
             forced = body["allowed_token_ids"][0]
@@ -334,6 +341,18 @@ def test_server_facts_are_checked_before_anything_runs(tmp_path, capsys):
     finally:
         for s in (short, other):
             s.stop()
+
+
+def test_a_server_that_refuses_token_ids_gets_text_and_its_count_is_checked(tmp_path, capsys):
+    server = FakeServer(text_only=True)
+    try:
+        code, err = _cli([*RUN, "--endpoint", server.url, "--out", tmp_path / "out"], capsys)
+    finally:
+        server.stop()
+    assert code == 2 and "\n" not in err, err
+    assert "the server counted" in err and "prompt tokens for a text prompt" in err and "length 256" in err, err
+    kinds = [type(p).__name__ for p in server.prompts]    # the ids probe, refused, then text (run, then backend)
+    assert kinds[:4] == ["list", "str", "list", "str"] and set(kinds[4:]) == {"str"} and len(kinds) > 4
 
 
 def _free_port() -> int:
