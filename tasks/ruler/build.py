@@ -85,6 +85,12 @@ class Encoder:
                 raw[i] = ids
         return [np.asarray(r, dtype=np.int32) for r in raw]
 
+    def mid_text(self, token: int) -> str:
+        """The text one token stands for in the middle of a text ("" when unknown): decoded
+        after the sentinel, since SentencePiece decoding drops a leading space at the start."""
+        text = self._decode([list(self._head) + [token]])[0]
+        return text[len(_SENTINEL):] if text.startswith(_SENTINEL) else ""
+
     def leads(self, texts: list[str], framing: Framing) -> list[np.ndarray]:
         """Prompts' first text pieces: encoded as the start of a text when nothing but BOS
         precedes them (base template: "▁Some" for SentencePiece, as the whole prompt encodes),

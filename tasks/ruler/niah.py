@@ -137,6 +137,8 @@ def niah_requests(task: str, tok: Tokenizer, framing: Framing, length: int, samp
         n_hay = budget - fixed - len(post) - len(prefix) - sum(len(x) for x in needle_ids)
         need(n_hay, f"ruler {task}", length)
         context, depth = _context(tok, args, seed, length, i, rng, haystack, n_hay, needle_ids)
+        if essay:
+            context, post = _merge_end(enc, context, post, plans[i][4])
         ids = join([framing.head, pre, *context, post, framing.tail, prefix])
         out.append(Request("ruler", task, length, i, ids, max_new, tuple(answers), depth=depth, seed=seed,
                            payload=RulerPayload(query=query)))
@@ -158,6 +160,21 @@ def _context(tok, args: NiahArgs, seed, length, i, rng: random.Random, haystack,
     pairs = sorted(zip(sorted(picks, reverse=True), range(len(needle_ids))))
     depth = round(100.0 * picks[0] / max(e, 1), 2) if len(needle_ids) == 1 else None
     return insert_at(st.ids[:e], [p for p, _ in pairs], [needle_ids[k] for _, k in pairs]), depth
+
+
+def _merge_end(enc: Encoder, context: list[np.ndarray], post: np.ndarray, question: str):
+    """The essay's last token and the question's "\\n" encoded together, as the whole prompt
+    encodes them (Llama-3's pre-tokenizer makes ".\\n" one token): (context, post)."""
+    k = max((j for j, p in enumerate(context) if len(p)), default=-1)
+    if k < 0:
+        return context, post
+    last = enc.mid_text(int(context[k][-1]))
+    if not last or not last.isascii():
+        return context, post
+    joint = enc.batch([last + question])[0]
+    if len(joint) > len(post) + 1:
+        return context, post
+    return context[:k] + [context[k][:-1]] + context[k + 1:], joint
 
 
 def _essay_context(enc: Encoder, st: Stream, rng: random.Random, n_hay: int, needle_ids):
