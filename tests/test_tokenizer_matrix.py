@@ -7,14 +7,24 @@ haystack source text as the reference joins it; the token budget holds exactly.
 """
 import pytest
 
-from evalsuite.haystacks import NOISE, stream_text
+from evalsuite.haystacks import NOISE, get_haystack, stream_text
 from evalsuite.tasks import niah, passkey
-from prompt_checks import HAY, assert_budget, assert_source_run, assert_starts_text_as, match, split_framing
+from prompt_checks import HAY, assert_budget, assert_source_run, assert_starts_text_as, decode_mid, match, split_framing
 from suite_helpers import make
 
 LENGTHS = [1024, 4096]
 # yarn eval/passkey.py: garbage_inf = " ".join([garbage] * 10000); prefix and suffix are its first characters
 GARBAGE = " ".join([NOISE] * 10000)
+
+
+def test_a_grown_stream_reads_as_its_blocks_joined(zoo_tokenizer):
+    """Blocks of a generated haystack are encoded apart and joined as ids: no space at a join
+    beyond the one that joins the blocks' text."""
+    tok = zoo_tokenizer
+    first = len(get_haystack(tok, "noise", 1).ids)
+    hay = get_haystack(tok, "noise", first + 100)
+    blocks = round(len(hay.ids) / first)
+    assert blocks >= 2 and decode_mid(tok, hay.ids) == stream_text("noise", blocks)
 
 
 @pytest.mark.parametrize("length", LENGTHS)
