@@ -7,6 +7,7 @@ run.json, and report labels are derived from it (`setting_labels`).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import asdict, dataclass
@@ -51,7 +52,7 @@ class RunIdentity:
     label: str | None = None         # the user's name for the model; not part of the key
     rope_name: str | None = None     # the RoPE setting as tables show it (a factor file's name); not in the key
 
-    @property
+    @functools.cached_property       # asked for by every stored record: hash once
     def key(self) -> str:
         fields = asdict(self)
         del fields["label"], fields["rope_name"]
