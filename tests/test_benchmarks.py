@@ -20,15 +20,18 @@ SMALL_RUNS = {
                            "vllm  none", "vllm  yarn:factor=2"]),
     "ruler_generation.py": (["--tokenizer", DEMO, "--lengths", "1k,2k", "--samples", "5",
                              "--tasks", "niah_single_1,niah_multikey_2,vt,fwe,qa_1", "--check", "2", "--workers", "2"],
-                            ["COLD  : 50 prompts", "CACHED: 50 prompts", "wrong length: 0 of 50",
+                            ["COLD  : 50 prompts", "CACHED: 50 prompts", "over the budget: 0 of 50",
                              "re-tokenized identical: 20/20"]),
+    "endpoint_throughput.py": (["--small"], ["1 endpoint(s): 6 samples", "2 endpoint(s): 6 samples",
+                                             "every endpoint answered: True", "speed-up 2 endpoints / 1:"]),
     "rope_search.py": (["--small"], ["search cost at 1024:", "held-out at 1024 tokens (seed 101)",
                                      "scaling: target 2048:"]),
     "vllm_overhead.py": (["--small"], ["ratio loop/bare", "median of 1: evalsuite/bare generation",
                                        "evalsuite profile", "prefix cache ratios: prefix order computes"]),
 }
 # these load engines or build workloads
-SLOW = {"perplexity_memory.py", "backend_timing.py", "ruler_generation.py", "rope_search.py", "vllm_overhead.py"}
+SLOW = {"endpoint_throughput.py", "perplexity_memory.py", "backend_timing.py", "ruler_generation.py", "rope_search.py",
+        "vllm_overhead.py"}
 
 
 def test_every_benchmark_has_a_small_run():
