@@ -473,3 +473,50 @@ def test_two_endpoints_give_the_records_of_one_and_faults_change_nothing(vllm_se
     for r in _records(out):
         assert (r["output"], r["score"]) == (clean[r["key"]]["output"], clean[r["key"]]["score"])
     assert _summary(out) == _summary(endpoint_run)
+
+
+@pytest.mark.slow
+def test_lmeval_through_the_endpoint_equals_lm_eval_local_completions_and_hf(vllm_server, tmp_path, monkeypatch):
+    """The lmeval suite on `--backend openai` is lm-eval's local-completions model on the same
+    server: its cells and every sample equal lm-eval's own run with the equivalent model_args; and
+    the served float32 model gives the in-process HF backend's greedy answers and log-likelihoods."""
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    from test_lmeval import INCLUDE, TASKS, expected, sample_records, summary
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    url, limit = f"http://127.0.0.1:{vllm_server}", 4
+    runs = {}
+    for backend in ("openai", "hf"):
+        runs[backend] = out = tmp_path / backend
+        res = evalsuite(["run", "--backend", backend, *(["--endpoint", url] if backend == "openai" else []),
+                         "--suite", "lmeval:" + ",".join(TASKS), "--lmeval-include", str(INCLUDE), "--samples",
+                         str(limit), "--lengths", str(SERVER_LEN), "--rope", "none", "--no-report", "--no-progress",
+                         "--out", out], tmp_path)
+        assert res.returncode == 0, res.stderr[-3000:]
+    ours, per_sample = summary(runs["openai"]), sample_records(runs["openai"])
+    assert len(per_sample) == limit * 3                   # facts: acc, acc_norm; passkey: exact_match
+    ref = lm_eval.simple_evaluate(
+        model="local-completions", limit=limit, log_samples=True, tasks=list(TASKS),
+        model_args={"base_url": url + "/v1/completions", "model": DEMO, "tokenizer": DEMO,
+                    "tokenizer_backend": "huggingface", "tokenized_requests": True, "max_length": SERVER_LEN,
+                    "num_concurrent": 8, "batch_size": 1},
+        task_manager=TaskManager(include_path=str(INCLUDE), include_defaults=False))
+    for name, (score, stderr) in expected(ref).items():
+        assert ours[("none", name)][0] == pytest.approx(score, abs=1e-3), name
+        assert ours[("none", name)][1] == pytest.approx(stderr, abs=1e-3, nan_ok=True), name
+    local = sample_records(runs["hf"])
+    assert local.keys() == per_sample.keys()
+    for task in TASKS:
+        for s in ref["samples"][task]:
+            for metric in s["metrics"]:
+                name = f"{task}/{metric}" if s["filter"] == "none" else f"{task}/{metric},{s['filter']}"
+                key = ("none", name, s["doc_id"])
+                rec = per_sample[key]
+                assert rec["score"] == pytest.approx(float(s[metric])) == local[key]["score"], key
+                if task == "evalsuite_facts":          # every choice's log-likelihood: lm-eval's, and HF's
+                    served = [float(r[0]) for r in s["filtered_resps"]]
+                    assert rec["payload"]["logprobs"] == pytest.approx(served, abs=1e-4)
+                    assert local[key]["payload"]["logprobs"] == pytest.approx(served, abs=1e-3)
+                else:
+                    assert rec["output"] == s["filtered_resps"][0] == local[key]["output"], key

@@ -248,6 +248,12 @@ class VLLMServerBackend(Backend):
         self._record_load(f"{len(self._servers)} x vllm-server {key.describe()[5:]}", time.perf_counter() - started)
         return self._client
 
+    def serve(self, key: EngineKey) -> OpenAIBackend:
+        """Start `key`'s servers and hand back their endpoint client, for a caller that sends its
+        own requests (the lmeval suite's local-completions model); they run until the next key
+        starts or the backend closes."""
+        return self._start(key)
+
     def _stop(self) -> None:
         if self._client is not None:
             for ep in self._client.pool.endpoints:

