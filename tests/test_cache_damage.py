@@ -140,11 +140,12 @@ def test_damage_is_reported_and_rebuilt(tok, root, reports, damage):
 def test_damage_found_while_loading_is_rebuilt_by_load_or_build(tok, tmp_path, reports):
     suite = PasskeySuite(SuiteConfig(samples=4), PasskeySuite.Options())
     made = suite.requests(tok, LENGTH)
-    original = [r.key for r in workload.load_or_build("k", lambda: made, root=tmp_path)]
+    typed = {"root": tmp_path, "payload_type": PasskeySuite.payload_type}
+    original = [r.key for r in workload.load_or_build("k", lambda: made, **typed)]
     overwrite_ids(tmp_path / "k")
     with pytest.raises(workload.DamagedEntry, match=f"{IDS} does not match its sha256"):
-        workload.load(tmp_path / "k")
-    assert [r.key for r in workload.load_or_build("k", lambda: made, root=tmp_path)] == original
+        workload.load(tmp_path / "k", PasskeySuite.payload_type)
+    assert [r.key for r in workload.load_or_build("k", lambda: made, **typed)] == original
     assert len(reports) == 1 and "entry k is damaged" in reports[0]
 
 
@@ -162,7 +163,7 @@ def test_the_checksum_catches_a_byte_flip_that_the_cheap_checks_miss(tok, root, 
     flip_a_byte(folder)
     assert workload.is_cached(folder.name, root)                   # sizes, header, counts, request lines: fine
     assert workload.problem(folder, verify=False) is None
-    loaded = workload.load(folder, verify=False)
+    loaded = workload.load(folder, PasskeySuite.payload_type, verify=False)
     assert [r.key for r in loaded] != [r.key for r in original]       # what the cheap checks alone would use
     # a fresh process hashes the ids the first time it maps them
     script = "import sys; from pathlib import Path; from evalsuite import workload; " \
@@ -194,7 +195,7 @@ def test_ids_are_hashed_once_per_process_unless_they_change(tok, root, monkeypat
     hashed = []
     real = workload.hashlib.sha256
     monkeypatch.setattr(workload.hashlib, "sha256", lambda *a: hashed.append(a) or real(*a))
-    workload.load(folder)
+    workload.load(folder, PasskeySuite.payload_type)
     assert len(hashed) == 1                            # the request lines only
     flip_a_byte(folder)                                # any write changes the file's ctime
     assert workload.problem(folder) == f"{IDS} does not match its sha256"
