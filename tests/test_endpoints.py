@@ -499,8 +499,8 @@ def test_lmeval_through_the_endpoint_equals_lm_eval_local_completions_and_hf(vll
     ref = lm_eval.simple_evaluate(
         model="local-completions", limit=limit, log_samples=True, tasks=list(TASKS),
         model_args={"base_url": url + "/v1/completions", "model": DEMO, "tokenizer": DEMO,
-                    "tokenizer_backend": "huggingface", "tokenized_requests": True, "max_length": SERVER_LEN,
-                    "num_concurrent": 8, "batch_size": 1},
+                    "tokenizer_backend": "huggingface", "tokenized_requests": True, "add_bos_token": True,
+                    "max_length": SERVER_LEN, "num_concurrent": 8, "batch_size": 1},
         task_manager=TaskManager(include_path=str(INCLUDE), include_defaults=False))
     for name, (score, stderr) in expected(ref).items():
         assert ours[("none", name)][0] == pytest.approx(score, abs=1e-3), name

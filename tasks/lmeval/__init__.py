@@ -15,7 +15,8 @@ Lengths: lm-eval tasks have no context length. This suite drives the backend its
 (`Suite.drives_backend`): the runner hands it each loaded (model, RoPE setting) backend once,
 whatever `--lengths` holds, and its records are filed at one pseudo-length, the model's trained
 context (also lm-eval's `max_length`). On vLLM it uses the engine that serves prompts of that
-length (for LongRoPE, the short-factor engine), so the engine is not loaded twice.
+length (for LongRoPE, the short-factor engine), so the engine is not loaded twice; on vllm-server,
+that engine key's servers; on openai, the given endpoint (lm-eval's local-completions model).
 
 Resume is per requested name: each one's records are stored in one append when lm-eval has
 finished it, so a killed run reruns at most the task (or group) in flight. `--samples N` is

@@ -11,6 +11,9 @@
   server the backend sends to (vllm-server: the servers it starts for the short-prompt engine key,
   left running until the backend closes), as token ids through the model's own tokenizer, under
   the served model name, with the backend's API key and concurrency, one prompt per request.
+  `add_bos_token=True`: the tokenizer's own special tokens (BOS), as lm-eval's HF and vLLM models
+  add them by default; local-completions alone defaults to none, and the demo model's
+  log-likelihoods then differ from the hf backend's by up to 1.6 nats per choice.
   lm-eval takes one URL: with several endpoints it uses the first (the backend checked that all
   serve the same model and version). Log-likelihood (multiple choice) asks the server to echo
   the prompt with its log-probs (`echo`, `logprobs=1`, `max_tokens=1`); vLLM's OpenAI server
@@ -109,7 +112,8 @@ def endpoint_lm(backend: Any, max_length: int, batch_size: int) -> Any:
     options, key = client.options, client.options.api_key()
     return LocalCompletionsAPI(base_url=client.pool.urls[0] + "/v1/completions", model=client.facts.model,
                                tokenizer=tokenizer_source(backend.model), revision=backend.revision or "main",
-                               tokenizer_backend="huggingface", tokenized_requests=True, max_length=max_length,
+                               tokenizer_backend="huggingface", tokenized_requests=True, add_bos_token=True,
+                               max_length=max_length,
                                num_concurrent=options.concurrency, batch_size=1, timeout=int(options.request_timeout),
                                max_retries=options.retry.retries + 1,
                                header={"Authorization": f"Bearer {key}"} if key else None)
