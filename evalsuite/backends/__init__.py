@@ -84,6 +84,24 @@ class Backend(ABC):
             self.load_seconds += seconds
 
 
+class QueuedBackend(Backend):
+    """A backend whose `run_batches` yields groups in the order they finish (a work queue over
+    servers): `generate` and `logprobs` collect one call's results back into request order."""
+
+    def _in_order(self, reqs: Sequence[Request]) -> list[Generation | LogprobResult]:
+        out: dict[int, Generation | LogprobResult] = {}
+        position = {id(r): i for i, r in enumerate(reqs)}
+        for got, results in self.run_batches([list(reqs)], max(len(reqs), 1)):
+            out.update((position[id(r)], res) for r, res in zip(got, results))
+        return [out[i] for i in range(len(reqs))]
+
+    def generate(self, reqs: Sequence[Request]) -> list[Generation]:
+        return self._in_order(reqs)  # type: ignore[return-value]
+
+    def logprobs(self, reqs: Sequence[Request]) -> list[LogprobResult]:
+        return self._in_order(reqs)  # type: ignore[return-value]
+
+
 def package_version(*distributions: str) -> str:
     """`name-version` of the first installed distribution, read from metadata (no import)."""
     for dist in distributions:

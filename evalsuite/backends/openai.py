@@ -32,7 +32,7 @@ from typing import Any
 from ..endpoints import EndpointPool, Job, RetryPolicy
 from ..tokenization import Tokenizer
 from ..types import EvalError, Generation, LogprobResult, Request, Result
-from . import Backend, check_dtype
+from . import QueuedBackend, check_dtype
 
 GREEDY = {"temperature": 0.0, "top_p": 1.0, "top_k": -1, "min_p": 0.0, "repetition_penalty": 1.0,
           "presence_penalty": 0.0, "frequency_penalty": 0.0, "n": 1, "seed": 0}
@@ -123,7 +123,7 @@ def _version(pool: EndpointPool, url: str, answer: Any) -> str:
     return "server-unknown"
 
 
-class OpenAIBackend(Backend):
+class OpenAIBackend(QueuedBackend):
     name = "openai"
     default_batch_size = 64            # records per store append; the queue itself never waits for a batch
 
@@ -233,19 +233,6 @@ class OpenAIBackend(Backend):
         for done in self.pool.run(jobs(), chunk=size):
             got = [reqs[job.tag[0]] for job, _ in done]
             yield got, [self._result(r, job, answer) for r, (job, answer) in zip(got, done)]
-
-    def _in_order(self, reqs: Sequence[Request]) -> list[Result]:
-        out: dict[int, Result] = {}
-        position = {id(r): i for i, r in enumerate(reqs)}
-        for got, results in self.run_batches([list(reqs)], max(len(reqs), 1)):
-            out.update((position[id(r)], res) for r, res in zip(got, results))
-        return [out[i] for i in range(len(reqs))]
-
-    def generate(self, reqs: Sequence[Request]) -> list[Generation]:
-        return self._in_order(reqs)  # type: ignore[return-value]
-
-    def logprobs(self, reqs: Sequence[Request]) -> list[LogprobResult]:
-        return self._in_order(reqs)  # type: ignore[return-value]
 
     def close(self) -> None:
         self.pool.close()

@@ -26,7 +26,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -36,8 +36,8 @@ import httpx
 from .. import engine_args as eargs
 from ..endpoints import RetryPolicy
 from ..logs import engine_log
-from ..types import EvalError, Generation, LogprobResult, Request, Result
-from . import Backend, cuda_available, package_version
+from ..types import EvalError, Request, Result
+from . import QueuedBackend, cuda_available, package_version
 from .openai import EndpointOptions, OpenAIBackend
 from .vllm import EngineKey, VLLMBackend
 
@@ -184,7 +184,7 @@ def _stop_all() -> None:
         server.stop()
 
 
-class VLLMServerBackend(Backend):
+class VLLMServerBackend(QueuedBackend):
     name = "vllm-server"
     default_batch_size = 64            # records per store append; the servers' queue never waits for a batch
 
@@ -277,19 +277,6 @@ class VLLMServerBackend(Backend):
             client = self._start(key)
             yield from client.run_batches(key_batches, size)
             self._stop()
-
-    def _in_order(self, reqs: Sequence[Request]) -> list[Result]:
-        out: dict[int, Result] = {}
-        position = {id(r): i for i, r in enumerate(reqs)}
-        for got, results in self.run_batches([list(reqs)], max(len(reqs), 1)):
-            out.update((position[id(r)], res) for r, res in zip(got, results))
-        return [out[i] for i in range(len(reqs))]
-
-    def generate(self, reqs: Sequence[Request]) -> list[Generation]:
-        return self._in_order(reqs)  # type: ignore[return-value]
-
-    def logprobs(self, reqs: Sequence[Request]) -> list[LogprobResult]:
-        return self._in_order(reqs)  # type: ignore[return-value]
 
     def close(self) -> None:
         self._stop()
