@@ -16,7 +16,7 @@ from . import __version__, engine_args
 from .cache_command import add_cache_parser, run_cache
 from .gguf import add_convert_parser, run_convert
 from .lengths import parse_lengths
-from .options import add_suite_flags, given_options, suite_options
+from .options import add_suite_flags, given_options, suite_options, whole_number
 from .prompts_command import add_prompts_parser, run_prompts
 from .rope import RopeSpec, method_help
 from .search import add_search_parser, run_search
@@ -30,15 +30,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _positive(name: str) -> Callable[[str], int]:
-    def conv(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"--{name} must be a whole number, got {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"--{name} must be positive, got {value}")
-        return value
-    return conv
+    return whole_number(f"--{name}", 1)
 
 
 def _positive_seconds(name: str) -> Callable[[str], float]:

@@ -36,6 +36,20 @@ class Flag:
     targets: tuple[tuple[str, str], ...]      # (suite name, field name)
 
 
+def whole_number(flag: str, minimum: int) -> Callable[[str], int]:
+    """An argparse type for a count flag (`minimum` 1: positive, 0: not negative), one-line errors."""
+    def conv(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} must be a whole number, got {text!r}") from None
+        if value < minimum:
+            rule = {0: "not be negative", 1: "be positive"}.get(minimum, f"be at least {minimum}")
+            raise argparse.ArgumentTypeError(f"{flag} must {rule}, got {value}")
+        return value
+    return conv
+
+
 def base_type(hint: Any) -> type:
     """int for `int` and `int | None`; the one plain type an option may have."""
     args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]

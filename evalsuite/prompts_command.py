@@ -15,30 +15,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .lengths import format_length, parse_length, parse_lengths
-from .options import add_suite_flags, suite_options
+from .options import add_suite_flags, suite_options, whole_number
 from .suite import SuiteConfig, parse_suites, suite_classes
 from .tokenization import Tokenizer
 from .types import EvalError, Request
-
-
-def _index(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--index must be a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"--index must not be negative, got {value}")
-    return value
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--samples must be a whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"--samples must be positive, got {value}")
-    return value
 
 
 def add_prompts_parser(sub: argparse._SubParsersAction) -> None:
@@ -47,8 +27,10 @@ def add_prompts_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--length", required=True, help="the context length, e.g. 4096 or 4k")
     p.add_argument("--lengths", help="the run's --lengths, for suites that choose their data once per run "
                    "(perplexity); default: --length alone")
-    p.add_argument("--index", type=_index, help="only this sample (numbered from 0 within each task)")
-    p.add_argument("--samples", type=_positive, help="samples per task and length, as in run (default: the suite's)")
+    p.add_argument("--index", type=whole_number("--index", 0),
+                   help="only this sample (numbered from 0 within each task)")
+    p.add_argument("--samples", type=whole_number("--samples", 1),
+                   help="samples per task and length, as in run (default: the suite's)")
     p.add_argument("--seed", type=int, help="sample seed, as in run")
     p.add_argument("--model", help="local model folder or hub id whose tokenizer builds the prompts "
                    "(default: the bundled demo model)")
