@@ -26,11 +26,11 @@ def main() -> None:
     args = ap.parse_args()
     os.environ["EVALSUITE_CACHE"] = tempfile.mkdtemp(prefix="evalsuite-bench-")
 
-    from evalsuite.model import load_model_config, resolve_model
+    from evalsuite.models.resolve import load_model_config, resolve_model
     from evalsuite.rope import BaseRope, RopeSpec
-    from evalsuite.runner import batches, build_workloads, prefix_order
+    from evalsuite.run.runner import batches, build_workloads, prefix_order
     from evalsuite.suite import SuiteConfig, backend_class, suite_classes
-    from evalsuite.tokenization import Tokenizer
+    from evalsuite.workload.tokenization import Tokenizer
 
     model = resolve_model(args.model)
     base = BaseRope.from_config(load_model_config(model))

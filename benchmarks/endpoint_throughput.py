@@ -40,13 +40,13 @@ def main() -> None:
     os.environ["EVALSUITE_CACHE"] = tempfile.mkdtemp(prefix="evalsuite-bench-")
 
     from evalsuite.backends.openai import EndpointOptions, OpenAIBackend
-    from evalsuite.backends.vllm import EngineKey
-    from evalsuite.backends.vllm_server import Server, free_port, server_command
-    from evalsuite.model import load_model_config, resolve_model
+    from evalsuite.backends.vllm.engine import EngineKey
+    from evalsuite.backends.vllm.server import Server, free_port, server_command
+    from evalsuite.models.resolve import load_model_config, resolve_model
     from evalsuite.rope import BaseRope, RopeSpec
-    from evalsuite.runner import batches, build_workloads, prefix_order
+    from evalsuite.run.runner import batches, build_workloads, prefix_order
     from evalsuite.suite import SuiteConfig, suite_classes
-    from evalsuite.tokenization import Tokenizer
+    from evalsuite.workload.tokenization import Tokenizer
 
     model = resolve_model(args.model)
     base = BaseRope.from_config(load_model_config(model))

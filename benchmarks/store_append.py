@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from unittest import mock
 
-from evalsuite.store import RECORDS, ResultStore
+from evalsuite.run.store import RECORDS, ResultStore
 from evalsuite.types import Record
 
 _VALUES = {"model": "evalsuite/demo_model", "revision": "0" * 12, "label": None, "backend": "hf",

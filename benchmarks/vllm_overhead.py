@@ -8,7 +8,7 @@ the runs differ only in what is around the engine; its prefix cache is reset bef
 Per repetition, in alternating order:
   bare      the same token-id prompts through `LLM.generate` in batches of --batch-size (and all
             at once), with the sampling parameters evalsuite uses;
-  evalsuite `evalsuite.runner.run` on the same suites into a fresh run directory (workloads from
+  evalsuite `evalsuite.run.runner.run` on the same suites into a fresh run directory (workloads from
             the cache, prefix order, streaming through the engine, scoring, store appends, summary.csv);
   before    the same run with the backend's former batch-by-batch `run_batches` (one `LLM.generate`
             call per stored batch), to show what streaming changed.
@@ -72,7 +72,7 @@ def _evalsuite(llm, cfg_kwargs: dict, profile: cProfile.Profile | None = None) -
     """(whole runner.run, its generation loop as timings.jsonl records it) in seconds."""
     import json
 
-    from evalsuite import runner
+    from evalsuite.run import runner
     llm.reset_prefix_cache()
     out = Path(tempfile.mkdtemp(prefix="vllm-overhead-"))
     cfg = runner.RunConfig(out=out, **cfg_kwargs)
@@ -117,17 +117,17 @@ def main() -> None:
     if args.small:
         args.passkey, args.niah, args.repeats, args.profile = 8, 24, 1, True
     os.environ.setdefault("EVALSUITE_CACHE", tempfile.mkdtemp(prefix="evalsuite-bench-"))
-    from evalsuite import logs
+    from evalsuite.run import logs
     engine_log = Path(tempfile.mkdtemp(prefix="vllm-overhead-log-")) / "engine.log"
     logs.route_engine_logs(engine_log)                 # vLLM's own lines: to a file, as in a run
 
-    from evalsuite import runner
-    from evalsuite.backends import Backend
-    from evalsuite.backends import vllm as vllm_backend
-    from evalsuite.engine_args import parse as parse_engine_args
-    from evalsuite.model import load_model_config, resolve_model
+    from evalsuite.backends.base import Backend
+    from evalsuite.backends.base import vllm as vllm_backend
+    from evalsuite.config.engine_args import parse as parse_engine_args
+    from evalsuite.models.resolve import load_model_config, resolve_model
     from evalsuite.rope import BaseRope, RopeSpec
-    from evalsuite.tokenization import Tokenizer
+    from evalsuite.run import runner
+    from evalsuite.workload.tokenization import Tokenizer
 
     model = resolve_model(args.model)
     base = BaseRope.from_config(load_model_config(model))

@@ -2,7 +2,7 @@
 
 A suite (passkey, niah, ruler, ...) is one module plus one entry point line in group
 "evalsuite.suites". It declares everything the core must not know: its typed options and
-how they appear on the command line (`Options`, see evalsuite.options), its typed request
+how they appear on the command line (`Options`, see evalsuite.config.options), its typed request
 payload and score detail, how its cells aggregate, its report blocks and any subcommand.
 A record's `task` is a task of a suite (RULER's "vt"), never a suite.
 """
@@ -15,15 +15,15 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 
-from .identity import RunIdentity, record_key
-from .tokenization import Tokenizer
-from .types import EvalError, Payload, Record, Request, Result, SampleScore
+from evalsuite.run.identity import RunIdentity, record_key
+from evalsuite.types import EvalError, Payload, Record, Request, Result, SampleScore
+from evalsuite.workload.tokenization import Tokenizer
 
 if TYPE_CHECKING:
     import argparse
 
-    from .reports.blocks import Block
-    from .summary import ScoreCell
+    from evalsuite.reports.blocks import Block
+    from evalsuite.run.summary import ScoreCell
 
 SUITE_GROUP = "evalsuite.suites"
 BACKEND_GROUP = "evalsuite.backends"
@@ -106,7 +106,7 @@ class Suite(ABC):
     default_seed: ClassVar[int] = 0              # used when the user gave no --seed
     # Cells may be built at the same time in separate processes (no shared downloads or files).
     parallel_build: ClassVar[bool] = False
-    Options: ClassVar[type] = NoOptions          # a frozen dataclass of evalsuite.options fields
+    Options: ClassVar[type] = NoOptions          # a frozen dataclass of evalsuite.config.options fields
     payload_type: ClassVar[type[Payload] | None] = None   # typed request payload, if the suite has one
     commands: ClassVar[tuple[Command, ...]] = ()
     report_order: ClassVar[int] = 50             # where the suite's sections stand in a report

@@ -152,7 +152,7 @@ class SampleScore:
 class Record:
     """One finished sample as persisted in a run's store (one JSON line).
 
-    `setting` is the run identity's key (evalsuite.identity): model, revision, backend, engine
+    `setting` is the run identity's key (evalsuite.run.identity): model, revision, backend, engine
     version, dtype, engine arguments, template and RoPE setting; the fields beside it repeat
     the parts of that identity a reader needs, so a store is readable on its own."""
 

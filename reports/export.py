@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evalsuite.store import write_atomic
+from evalsuite.run.store import write_atomic
 from evalsuite.types import EvalError
 
 from .tables import CellView, TableView

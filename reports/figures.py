@@ -27,7 +27,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
-from evalsuite.lengths import format_length  # noqa: E402
+from evalsuite.config.lengths import format_length  # noqa: E402
 
 from .svg import HEAT_STOPS  # noqa: E402
 

@@ -9,8 +9,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from evalsuite.rundir import TIMINGS
-from evalsuite.store import ResultStore
+from evalsuite.run.rundir import TIMINGS
+from evalsuite.run.store import ResultStore
 from evalsuite.types import EvalError, Record
 
 

@@ -4,7 +4,7 @@ A pure function of the stores (no clock, no model, no GPU): the same run directo
 same page. jinja2 runs with autoescape and StrictUndefined, so model outputs are escaped and a
 missing template value is an error, not a blank. Figures are matplotlib SVG inlined in the page
 (their text is escaped by matplotlib); every setting is named by its unique label
-(evalsuite.identity.setting_labels).
+(evalsuite.run.identity.setting_labels).
 
 Baseline: the setting whose label is given, else the first setting in label order (a stable
 choice that does not depend on the order the run directories were given in).
@@ -19,9 +19,9 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from evalsuite.store import write_atomic
+from evalsuite.run.store import write_atomic
+from evalsuite.run.summary import ScoreCell, facts_of, labels_of, summarize
 from evalsuite.suite import suite_classes
-from evalsuite.summary import ScoreCell, facts_of, labels_of, summarize
 from evalsuite.types import EvalError, Record
 
 from .blocks import Block

@@ -12,7 +12,7 @@ import math
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 
-from evalsuite.summary import ScoreCell
+from evalsuite.run.summary import ScoreCell
 
 from .blocks import Table
 

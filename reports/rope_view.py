@@ -4,7 +4,7 @@ Why: a score table says which setting won; this view says what each one did to t
 pairs (PI scales all, NTK/YaRN the slow ones, LongRoPE whatever its file says) and where the
 critical dimension lies, i.e. the first pair whose period exceeds the trained length
 (LongRoPE2's theoretical one, and the real one when `evalsuite search --find-rcd` measured it).
-Factors come from the setting labels and the model's config.json (evalsuite.search_factors);
+Factors come from the setting labels and the model's config.json (evalsuite.search.factors);
 LongRoPE arrays, which labels only carry as a hash, from the factor files named in the runs'
 commands, `evalsuite search` outputs in the run directories, or JSON files beside the model.
 A setting whose factors or model config cannot be read is left out and named in the note.
@@ -32,7 +32,7 @@ class RopeFigure:
 
 
 def _model_base(model: str) -> BaseRope | None:
-    from evalsuite.gguf import is_gguf, meta_dir
+    from evalsuite.models.gguf import is_gguf, meta_dir
     try:                                         # a GGUF model: the config kept beside its tokenizer
         folder = meta_dir(model) if is_gguf(model) else Path(model)
         return BaseRope.from_config(json.loads((folder / "config.json").read_text()))
@@ -94,7 +94,7 @@ def rope_figures(run_dirs: list[Path], records: list[Record], labels: dict[str, 
     import numpy as np
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
-    from evalsuite.search_factors import setting_factors, theoretical_critical_dim, wavelengths
+    from evalsuite.search.factors import setting_factors, theoretical_critical_dim, wavelengths
 
     from .export import slug
     from .figures import plain, plt, style

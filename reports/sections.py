@@ -7,8 +7,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Sequence
 
+from evalsuite.run.summary import ScoreCell
 from evalsuite.suite import Headline, suite_classes
-from evalsuite.summary import ScoreCell
 from evalsuite.types import Record
 
 from .export import FigureSink, slug

@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
-from evalsuite.lengths import format_length
-from evalsuite.summary import ScoreCell
+from evalsuite.config.lengths import format_length
+from evalsuite.run.summary import ScoreCell
 
 if TYPE_CHECKING:
     import pandas as pd

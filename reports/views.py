@@ -6,9 +6,9 @@ import math
 from collections import defaultdict
 from typing import Sequence
 
-from evalsuite.identity import SettingFacts
-from evalsuite.lengths import format_length
-from evalsuite.summary import ScoreCell
+from evalsuite.config.lengths import format_length
+from evalsuite.run.identity import SettingFacts
+from evalsuite.run.summary import ScoreCell
 from evalsuite.types import Record
 
 from .load import Timing

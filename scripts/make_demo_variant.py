@@ -13,7 +13,7 @@ import json
 import shutil
 from pathlib import Path
 
-from evalsuite.model import DEMO_MODEL
+from evalsuite.models.resolve import DEMO_MODEL
 
 
 def make_variant(dest: Path, factor: float = 4.0) -> Path:

@@ -71,8 +71,8 @@ stride = {length // 2}
 
 def table(root: Path) -> str:
     """The markdown table of every run directory under root (partial runs included)."""
-    from evalsuite.store import ResultStore
-    from evalsuite.summary import summarize
+    from evalsuite.run.store import ResultStore
+    from evalsuite.run.summary import summarize
 
     scores: dict[tuple[str, str], dict[tuple[str, int], float]] = defaultdict(dict)
     seconds: dict[tuple[str, str], dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))

@@ -2,8 +2,8 @@
 
 Why here: only ``scripts/train_demo_model.py`` uses these generators, so they live
 beside it, out of the ``evalsuite`` package; editing one changes no evaluation
-workload.  The filler itself (:class:`evalsuite.corpus.Writer`) and the noise
-sentence (``evalsuite.haystacks.NOISE``) come from evalsuite, so training and
+workload.  The filler itself (:class:`evalsuite.workload.corpus.Writer`) and the noise
+sentence (``evalsuite.workload.haystacks.NOISE``) come from evalsuite, so training and
 evaluation text cannot drift apart.  Every function takes its randomness from an
 explicit ``random.Random``: the same seed gives byte-identical documents.
 
@@ -23,8 +23,8 @@ import itertools
 import random
 import uuid
 
-from evalsuite.corpus import CITIES, COLORS, FOODS, NAMES, OBJECTS, STREETS, Writer
-from evalsuite.haystacks import NOISE
+from evalsuite.workload.corpus import CITIES, COLORS, FOODS, NAMES, OBJECTS, STREETS, Writer
+from evalsuite.workload.haystacks import NOISE
 
 # --- prompt strings (YaRN eval/passkey.py, gkamradt NIAH, RULER constants.py) ----------------
 PASSKEY_INTRO = ("There is an important info hidden inside a lot of irrelevant text. "

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from evalsuite import workload
 from evalsuite.suite import SuiteConfig, suite_classes
-from evalsuite.tokenization import Tokenizer
+from evalsuite.workload import cache as workload
+from evalsuite.workload.tokenization import Tokenizer
 
 # (suite, tasks, options): everything that builds offline from shipped or generated data
 SUITES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -64,6 +64,7 @@ def _fingerprint(part: Any, tok: Tokenizer, n: int, key: str) -> str:
 
 def _demo() -> Any:
     from pathlib import Path
+
     import evalsuite
     return Path(evalsuite.__file__).parent / "demo_model"
 

@@ -26,11 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from evalsuite.haystacks import depth_grid, get_haystack, source_fingerprint
-from evalsuite.options import option
+from evalsuite.config.options import option
 from evalsuite.suite import Suite
-from evalsuite.tokenization import Framing, Tokenizer, fit_check
 from evalsuite.types import EvalError, Payload, Request, Result, SampleScore, output_text
+from evalsuite.workload.haystacks import depth_grid, get_haystack, source_fingerprint
+from evalsuite.workload.tokenization import Framing, Tokenizer, fit_check
 
 NEEDLE = "The best thing to do in San Francisco is eat a sandwich and sit in Dolores Park on a sunny day."
 # gkamradt/LLMTest_NeedleInAHaystack needlehaystack/run.py writes its needle as "\n" + NEEDLE + "\n"

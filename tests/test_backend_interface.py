@@ -11,9 +11,9 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from evalsuite.backends import Backend
+from evalsuite.backends.base import Backend
 from evalsuite.backends.hf import HFBackend
-from evalsuite.backends.vllm import EngineKey, VLLMBackend
+from evalsuite.backends.vllm.engine import EngineKey, VLLMBackend
 from evalsuite.rope import BaseRope, RopeSpec
 from evalsuite.types import EvalError, Request
 
@@ -38,7 +38,7 @@ def test_a_backend_missing_a_method_fails_when_instantiated():
 
 
 def test_engine_versions_are_read_without_importing_engines():
-    code = ("import sys; from evalsuite.backends.hf import HFBackend; from evalsuite.backends.vllm import VLLMBackend;"
+    code = ("import sys; from evalsuite.backends.hf import HFBackend; from evalsuite.backends.vllm.engine import VLLMBackend;"
             "print(HFBackend.engine_version(), VLLMBackend.engine_version());"
             "print([m for m in ('torch', 'vllm', 'transformers') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")

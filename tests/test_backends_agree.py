@@ -4,11 +4,11 @@ import random
 import numpy as np
 import pytest
 
-from evalsuite.model import load_model_config
+from evalsuite.models.resolve import load_model_config
 from evalsuite.rope import BaseRope, RopeSpec
 from evalsuite.suite import backend_class
-from evalsuite.tokenization import Tokenizer
 from evalsuite.types import Request
+from evalsuite.workload.tokenization import Tokenizer
 
 LONG = 1024
 SETTINGS = [

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+
 from cli_helpers import ROOT, cli_env
 
 DEMO = str(ROOT / "evalsuite" / "demo_model")

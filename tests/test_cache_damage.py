@@ -12,11 +12,13 @@ import textwrap
 import numpy as np
 import pytest
 
-from evalsuite import cache_command, runner, workload
-from evalsuite.model import resolve_model
+from evalsuite.cli import cache as cache_command
+from evalsuite.models.resolve import resolve_model
+from evalsuite.run import runner
 from evalsuite.suite import SuiteConfig
 from evalsuite.tasks.passkey import PasskeySuite
-from evalsuite.tokenization import Tokenizer
+from evalsuite.workload import cache as workload
+from evalsuite.workload.tokenization import Tokenizer
 
 LENGTH = 256
 IDS, LINES, MANIFEST = workload.IDS, workload.LINES, workload.MANIFEST
@@ -166,7 +168,7 @@ def test_the_checksum_catches_a_byte_flip_that_the_cheap_checks_miss(tok, root, 
     loaded = workload.load(folder, PasskeySuite.payload_type, verify=False)
     assert [r.key for r in loaded] != [r.key for r in original]       # what the cheap checks alone would use
     # a fresh process hashes the ids the first time it maps them
-    script = "import sys; from pathlib import Path; from evalsuite import workload; " \
+    script = "import sys; from pathlib import Path; from evalsuite.workload import cache as workload; " \
              "print(workload.problem(Path(sys.argv[1])))"
     res = subprocess.run([sys.executable, "-c", script, str(folder)], capture_output=True, text=True, check=True)
     assert res.stdout.strip() == f"{IDS} does not match its sha256"
@@ -206,7 +208,7 @@ def test_a_killed_builders_directory_is_swept_at_the_next_start_a_live_ones_is_n
     builder = textwrap.dedent(f"""
         import os, sys, time
         from pathlib import Path
-        from evalsuite import workload
+        from evalsuite.workload import cache as workload
         with workload._claim(Path({str(root)!r})) as tmp:
             tmp.mkdir()
             (tmp / "ids.npy").write_bytes(b"x" * 4096)
@@ -246,11 +248,11 @@ def test_two_processes_rebuilding_one_damaged_entry(tok, root):
     folder = entry(root)
     overwrite_ids(folder)
     script = textwrap.dedent("""
-        from evalsuite import runner
-        from evalsuite.model import resolve_model
+        from evalsuite.run import runner
+        from evalsuite.models.resolve import resolve_model
         from evalsuite.suite import SuiteConfig
         from evalsuite.tasks.passkey import PasskeySuite
-        from evalsuite.tokenization import Tokenizer
+        from evalsuite.workload.tokenization import Tokenizer
         tok = Tokenizer.load(resolve_model(None))
         reqs = runner.build_workloads([PasskeySuite(SuiteConfig(samples=4), PasskeySuite.Options())], tok, (256,), 1)
         print(" ".join(r.key for r in reqs))
@@ -310,8 +312,8 @@ def test_cache_clear(tok, root):
 
 def test_cache_subcommand(tok, root, capsys):
     parser = argparse.ArgumentParser(prog="evalsuite")
-    cache_command.add_cache_parser(parser.add_subparsers(dest="command", required=True))
-    run = lambda *argv: cache_command.run_cache(parser.parse_args(["cache", *argv]))   # noqa: E731
+    cache_command.add_parser(parser.add_subparsers(dest="command", required=True))
+    run = lambda *argv: cache_command.run(parser.parse_args(["cache", *argv]))   # noqa: E731
     build(tok)
     assert run("verify") == 0
     flip_a_byte(entry(root))

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite.reports import render_report
-from evalsuite.store import ResultStore
 from browser import dump_dom, screenshot
+from evalsuite.reports import render_report
+from evalsuite.run.store import ResultStore
 from suite_helpers import record
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,8 +90,8 @@ def _uneven(tmp_path):
 
 def test_rank_uses_only_the_lengths_every_setting_ran(tmp_path):
     from evalsuite.reports.tables import rank
-    from evalsuite.store import ResultStore as Store
-    from evalsuite.summary import summarize
+    from evalsuite.run.store import ResultStore as Store
+    from evalsuite.run.summary import summarize
     records = [r for d in _uneven(tmp_path) for r in Store(d).records()]
     r = rank(summarize(records), higher_is_better=True)
     assert r.common == [10240]
@@ -105,7 +105,7 @@ def test_rank_uses_only_the_lengths_every_setting_ran(tmp_path):
 def test_a_setting_run_only_at_a_short_length_does_not_rank_first(tmp_path):
     """A setting run only at 4k (100 there) against two run at 4k and 10k: compared on 4k only."""
     from evalsuite.reports.tables import rank
-    from evalsuite.summary import summarize
+    from evalsuite.run.summary import summarize
     recs = []
     for name, scores in {"short": {4096: 1.0}, "long": {4096: 1.0, 10240: 1.0}, "mid": {4096: 0.5, 10240: 0.5}}.items():
         recs += [record(model=f"/m/{name}", rope="none", suite="passkey", task="passkey", length=n, index=i,
@@ -243,7 +243,7 @@ def test_single_length_series_is_a_visible_marker(tmp_path):
 
 
 def test_longbench_averages_per_language():
-    from evalsuite.summary import summarize
+    from evalsuite.run.summary import summarize
     scores = {"hotpotqa": 1.0, "trec": 0.5, "lcc": 0.0, "dureader": 1.0}
     recs = [record(suite="longbench", task=ds, length=4096, index=0, score=s, output="o")
             for ds, s in scores.items()]
@@ -253,7 +253,7 @@ def test_longbench_averages_per_language():
 
 
 def test_import_stays_light():
-    code = ("import sys, evalsuite, evalsuite.cli, evalsuite.runner, evalsuite.reports.blocks; "
+    code = ("import sys, evalsuite, evalsuite.cli, evalsuite.run.runner, evalsuite.reports.blocks; "
             "print(sorted(m for m in ('pandas', 'matplotlib', 'torch', 'vllm', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.strip() == "[]", out.stderr

@@ -11,9 +11,9 @@ import random
 import sys
 
 import pytest
-from cli_helpers import ROOT
 
-from evalsuite import corpus, haystacks
+from cli_helpers import ROOT
+from evalsuite.workload import corpus, haystacks
 
 sys.path.insert(0, str(ROOT / "scripts"))
 

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from cli_helpers import ROOT, evalsuite
-from evalsuite.model import DEMO_MODEL, load_model_config
+from evalsuite.models.resolve import DEMO_MODEL, load_model_config
 from evalsuite.rope import BaseRope
 from test_backends_agree import SETTINGS, assert_backends_agree
 
@@ -63,6 +63,7 @@ def test_past_its_length_the_model_needs_rope_scaling(tmp_path):
 def test_rope_table_script_renders_summary_into_the_card(tmp_path):
     """scripts/demo_rope_table.py turns summary.csv into tables and rewrites only its own block."""
     import importlib.util
+
     from evalsuite.rope import RopeSpec
 
     spec = importlib.util.spec_from_file_location("demo_rope_table", ROOT / "scripts" / "demo_rope_table.py")

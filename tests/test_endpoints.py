@@ -1,4 +1,4 @@
-"""The endpoint client (evalsuite.endpoints) and `--backend openai`, with faults injected.
+"""The endpoint client (evalsuite.backends.endpoints) and `--backend openai`, with faults injected.
 
 Fast tests: the pool's retry, backoff and queue logic against httpx.MockTransport handlers,
 and whole CLI runs against a small fake OpenAI-compatible server (aiohttp, in a thread) behind
@@ -26,8 +26,8 @@ import httpx
 import pytest
 
 from cli_helpers import ROOT, evalsuite
+from evalsuite.backends.endpoints import EndpointPool, Job, RetryPolicy
 from evalsuite.cli import main
-from evalsuite.endpoints import EndpointPool, Job, RetryPolicy
 from evalsuite.types import EvalError
 from fault_proxy import FaultProxy, Faults
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from cli_helpers import evalsuite
-from evalsuite.identity import RunIdentity, SettingFacts, model_revision, setting_labels
+from evalsuite.run.identity import RunIdentity, SettingFacts, model_revision, setting_labels
 from evalsuite.types import EvalError
 
 BASE = RunIdentity(model="/ckpt/a", revision="local:1", backend="hf", engine="transformers-5.19.0",

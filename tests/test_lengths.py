@@ -1,6 +1,6 @@
 import pytest
 
-from evalsuite.lengths import format_length, parse_length, parse_lengths
+from evalsuite.config.lengths import format_length, parse_length, parse_lengths
 from evalsuite.types import EvalError
 
 

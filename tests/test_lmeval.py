@@ -54,7 +54,7 @@ def lm_eval_direct(backend: str, rope_text: str) -> dict:
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    from evalsuite.model import load_model_config
+    from evalsuite.models.resolve import load_model_config
     from evalsuite.rope import BaseRope, RopeSpec
     from evalsuite.tasks.lmeval.models import vllm_metadata_alias
     base = BaseRope.from_config(load_model_config(str(DEMO)))
@@ -148,9 +148,9 @@ def test_unknown_task_and_missing_data_are_one_line(tmp_path):
 
 
 def test_retention_table_against_the_none_baseline_of_each_model():
-    from evalsuite.identity import SettingFacts
     from evalsuite.reports.retention import retention_table
-    from evalsuite.summary import ScoreCell
+    from evalsuite.run.identity import SettingFacts
+    from evalsuite.run.summary import ScoreCell
 
     def cell(model, rope, task, score):
         facts = SettingFacts(f"{model}-{rope}", model, "r", None, "hf", "e", "float32", "base", rope)

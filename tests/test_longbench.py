@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from cli_helpers import evalsuite
-from suite_helpers import make
-from evalsuite.tokenization import Tokenizer
-from evalsuite.types import EvalError, Generation
 from evalsuite.tasks.longbench import LongBenchESuite, LongBenchSuite, data, metrics, prompts
+from evalsuite.types import EvalError, Generation
+from evalsuite.workload.tokenization import Tokenizer
+from suite_helpers import make
 
 TREC_CLASSES = ["Abbreviation", "Animal", "City", "Country", "Description of something", "Definition of something"]
 LSHT_CLASSES = ["体育", "财经", "科技"]
@@ -232,8 +232,8 @@ def test_longbench_e_buckets_by_length_field(tiny_model, fixtures):
 
 
 def test_derived_cells_average_categories_and_buckets():
-    from evalsuite.identity import SettingFacts
-    from evalsuite.summary import ScoreCell as Cell
+    from evalsuite.run.identity import SettingFacts
+    from evalsuite.run.summary import ScoreCell as Cell
     facts = SettingFacts("s", "m", "local:x", None, "hf", "e", "float32", "base", "none")
     base = dict(setting="s", facts=facts, label="m / hf / none", suite="longbench", length=4096, metric="s",
                 higher_is_better=True)
@@ -261,8 +261,9 @@ def test_derived_cells_average_categories_and_buckets():
 
 def test_generation_config_eos_list_stops_generation(tiny_model, tmp_path):
     import shutil
-    from evalsuite.backends import stop_token_ids
-    from evalsuite.model import load_model_config
+
+    from evalsuite.backends.base import stop_token_ids
+    from evalsuite.models.resolve import load_model_config
     from evalsuite.rope import BaseRope, RopeSpec
     from evalsuite.suite import backend_class
     from evalsuite.types import Request
@@ -416,7 +417,7 @@ def test_stop_tokens_and_min_new_tokens_on_both_backends():
     (so the output starts otherwise); HF and vLLM agree token for token."""
     from dataclasses import replace
 
-    from evalsuite.model import load_model_config, resolve_model
+    from evalsuite.models.resolve import load_model_config, resolve_model
     from evalsuite.rope import BaseRope, RopeSpec
     from evalsuite.suite import backend_class
     from evalsuite.types import Request

@@ -114,6 +114,6 @@ def test_repeated_models_with_labels_share_one_run(tiny_model, tmp_path):
 
 
 def test_the_example_config_is_valid():
-    from evalsuite import matrix
+    from evalsuite.config import matrix
     parsed = matrix.read(ROOT / "examples" / "compare-demo.toml")
     assert [m.label for m in parsed.models] == ["demo", "demo-yarn4-native"] and parsed.models[1].ropes == ["native"]

@@ -6,12 +6,12 @@ import random
 import numpy as np
 import pytest
 
-from suite_helpers import make, record
-from evalsuite.tokenization import Tokenizer
-from evalsuite.types import EvalError, LogprobResult
 from evalsuite.tasks import perplexity_corpus
 from evalsuite.tasks.perplexity import PerplexitySuite, WindowPayload, sliding_windows
 from evalsuite.tasks.perplexity_report import position_curve, token_ppl, yarn_ppl
+from evalsuite.types import EvalError, LogprobResult
+from evalsuite.workload.tokenization import Tokenizer
+from suite_helpers import make, record
 
 
 def test_sliding_windows_follow_yarn():
@@ -28,7 +28,7 @@ def test_sliding_windows_follow_yarn():
 
 @pytest.fixture(scope="module")
 def corpus_dir(tmp_path_factory):
-    from evalsuite.corpus import heldout_documents
+    from evalsuite.workload.corpus import heldout_documents
     d = tmp_path_factory.mktemp("corpus")
     for i, text in enumerate(heldout_documents(3, 9000, seed=7)):
         (d / f"doc{i}.txt").write_text(text)
@@ -109,7 +109,7 @@ def test_hub_corpus_offline_is_a_one_line_error(tiny_model, monkeypatch):
 def test_local_copy_of_a_hub_corpus_loads_through_datasets(tiny_model, tmp_path, monkeypatch):
     pytest.importorskip("datasets")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    from evalsuite.corpus import heldout_documents
+    from evalsuite.workload.corpus import heldout_documents
     (tmp_path / "proofpile").mkdir()
     texts = heldout_documents(4, 6000, seed=3) + ["tiny"]
     with open(tmp_path / "proofpile" / "test.jsonl", "w") as f:
@@ -129,7 +129,7 @@ def test_documents_are_selected_once_per_run(tiny_model, tmp_path):
     """yarn's --dataset-min-tokens filter: every length of a run reads the same documents, each long
     enough for the longest length (per length, short documents early in the order would enter the
     short lengths only)."""
-    from evalsuite.corpus import heldout_documents
+    from evalsuite.workload.corpus import heldout_documents
     tok = Tokenizer.load(str(tiny_model))
     texts = heldout_documents(6, 5000, seed=5)
     order = list(range(6))
@@ -208,8 +208,8 @@ LONGROPE = "longrope:factor=2,long=[" + ",".join(f"{1 + i / 16:.3f}" for i in ra
 @pytest.mark.slow
 def test_hf_and_vllm_agree_on_every_perplexity_mode(tiny_model, tmp_path):
     from evalsuite.rope import RopeSpec
-    from evalsuite.runner import RunConfig, run
-    from evalsuite.summary import summarize
+    from evalsuite.run.runner import RunConfig, run
+    from evalsuite.run.summary import summarize
     groups = [((512,), ("none",)), ((1024,), ("yarn:factor=2", "dynamic:factor=2", LONGROPE))]
     scores = {}
     for backend in ("hf", "vllm"):

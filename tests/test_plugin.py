@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evalsuite.options import option
+from evalsuite.config.options import option
 from evalsuite.suite import Command, Suite
 from evalsuite.types import Payload, Request, SampleScore, output_text
 

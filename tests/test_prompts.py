@@ -2,12 +2,12 @@
 import numpy as np
 import pytest
 
-from evalsuite import workload
-from suite_helpers import make
 from evalsuite.tasks.niah import ANSWER, NEEDLE, NiahSuite
 from evalsuite.tasks.passkey import PasskeySuite
-from evalsuite.tokenization import Tokenizer
 from evalsuite.types import EvalError, Generation
+from evalsuite.workload import cache as workload
+from evalsuite.workload.tokenization import Tokenizer
+from suite_helpers import make
 
 LENGTHS = [256, 300, 512, 1024, 2048]
 

@@ -9,9 +9,9 @@ import pytest
 
 from cli_helpers import evalsuite
 from evalsuite.cli import main
-from evalsuite.prompts_command import prompt_text
+from evalsuite.cli.prompts import prompt_text
 from evalsuite.tasks import niah, passkey
-from evalsuite.tokenization import Tokenizer
+from evalsuite.workload.tokenization import Tokenizer
 from suite_helpers import make
 
 NEEDLE = "The secret ingredient is saffron."

@@ -2,10 +2,10 @@
 
 import pytest
 
+from browser import dump_dom, screenshot
 from evalsuite.reports import render_report
 from evalsuite.reports.svg import heat_color
-from evalsuite.store import ResultStore
-from browser import dump_dom, screenshot
+from evalsuite.run.store import ResultStore
 from suite_helpers import record
 
 EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)>'

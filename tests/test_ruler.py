@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 
 from cli_helpers import evalsuite
-from suite_helpers import make, record
 from evalsuite.tasks.passkey import PasskeySuite
 from evalsuite.tasks.ruler import RulerSuite, effective_length, effective_length_label, weighted_average
 from evalsuite.tasks.ruler.scoring import postprocess, score, string_match_all, string_match_part
 from evalsuite.tasks.ruler.spec import TASKS
-from evalsuite.tokenization import Tokenizer
 from evalsuite.types import EvalError
+from evalsuite.workload.tokenization import Tokenizer
+from suite_helpers import make, record
 
 
 def write_qa_fixtures(folder):
@@ -172,7 +172,7 @@ def _record(task, length, score_, rope="none"):
 
 
 def test_average_cells_effective_length_and_weighted_average():
-    from evalsuite.summary import labels_of, summarize
+    from evalsuite.run.summary import labels_of, summarize
     recs = [_record(t, n, s) for n, s in [(4096, 1.0), (8192, 0.9), (16384, 0.5)] for t in ("vt", "cwe")]
     recs.append(_record("vt", 32768, 1.0))
     cells = summarize(recs)

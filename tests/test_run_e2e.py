@@ -83,9 +83,9 @@ def test_resume_after_sigkill(tiny_model, tmp_path):
 def test_default_out_is_stable_so_a_rerun_resumes(tiny_model):
     from dataclasses import replace
 
-    from evalsuite.identity import RunIdentity
     from evalsuite.rope import RopeSpec
-    from evalsuite.runner import RunConfig, default_out
+    from evalsuite.run.identity import RunIdentity
+    from evalsuite.run.runner import RunConfig, default_out
     from evalsuite.tasks.passkey import PasskeySuite
     from suite_helpers import make
     cfg = RunConfig(suites=(make(PasskeySuite),), lengths=(256,), ropes=(RopeSpec.parse("none"),), model=str(tiny_model))
@@ -96,7 +96,7 @@ def test_default_out_is_stable_so_a_rerun_resumes(tiny_model):
 
 
 def test_import_is_light():
-    code = "import sys, evalsuite, evalsuite.cli, evalsuite.runner; print(sorted(m for m in ('torch', 'vllm', 'transformers') if m in sys.modules))"
+    code = "import sys, evalsuite, evalsuite.cli, evalsuite.run.runner; print(sorted(m for m in ('torch', 'vllm', 'transformers') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.strip() == "[]", out.stderr
 

@@ -8,11 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evalsuite.model import load_model_config, resolve_model
+from evalsuite.cli.search import add_parser as add_search_parser
+from evalsuite.models.resolve import load_model_config, resolve_model
 from evalsuite.rope import BaseRope, RopeSpec
-from evalsuite.search import add_search_parser, candidate_spec, factors_file, longrope2_config, search, seed_factors
-from evalsuite.search_evolution import Evolution, Plan
-from evalsuite.search_factors import Bounds, ntk_factors, theoretical_critical_dim, yarn_factors
+from evalsuite.search.driver import (
+    candidate_spec,
+    factors_file,
+    longrope2_config,
+    search,
+    seed_factors,
+)
+from evalsuite.search.evolution import Evolution, Plan
+from evalsuite.search.factors import Bounds, ntk_factors, theoretical_critical_dim, yarn_factors
 
 BASE = BaseRope.from_config(load_model_config(resolve_model(None)))
 
@@ -135,7 +142,7 @@ def test_search_on_the_demo_model_resumes_and_matches_evalsuite_run(tmp_path, mo
     with pytest.raises(Exception, match="another search"):
         search(_args(*common[:-2], "--out", str(out), "--budget", "16", "--seed", "5"), log=lambda _: None)
 
-    from evalsuite.runner import RunConfig, run
+    from evalsuite.run.runner import RunConfig, run
     from evalsuite.suite import SuiteConfig
     from evalsuite.tasks.perplexity import PerplexitySuite
     spec = RopeSpec.parse(f"longrope:file={out / 'factors.json'}")

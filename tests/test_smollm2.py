@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from cli_helpers import evalsuite
-from evalsuite.identity import model_revision
-from evalsuite.model import load_model_config, resolve_model
+from evalsuite.models.resolve import load_model_config, resolve_model
 from evalsuite.rope import BaseRope
+from evalsuite.run.identity import model_revision
 from tokenizer_zoo import smollm2_gguf
 
 ROPES = ("none", "yarn:factor=2")
@@ -167,7 +167,7 @@ def test_convert_gives_the_same_model(gguf, workdir):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from evalsuite import gguf as gguf_mod
+    from evalsuite.models import gguf as gguf_mod
 
     out = workdir / "smollm2-converted"
     proc = evalsuite(["convert", str(gguf), str(out)], workdir, timeout=1200)

@@ -6,10 +6,10 @@ import sys
 from unittest import mock
 
 import pytest
-from cli_helpers import ROOT
 
-from evalsuite import store as store_mod
-from evalsuite.store import RECORDS, ResultStore
+from cli_helpers import ROOT
+from evalsuite.run import store as store_mod
+from evalsuite.run.store import RECORDS, ResultStore
 from evalsuite.types import EvalError, Record
 
 sys.path.insert(0, str(ROOT / "benchmarks"))

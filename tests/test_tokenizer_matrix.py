@@ -7,8 +7,8 @@ haystack source text as the reference joins it; the token budget holds exactly.
 """
 import pytest
 
-from evalsuite.haystacks import NOISE, get_haystack, stream_text
 from evalsuite.tasks import niah, passkey
+from evalsuite.workload.haystacks import NOISE, get_haystack, stream_text
 from prompt_checks import HAY, assert_budget, assert_source_run, assert_starts_text_as, decode_mid, match, split_framing
 from suite_helpers import make
 

@@ -14,7 +14,7 @@ import pytest
 
 from evalsuite.tasks.longbench import LongBenchSuite, data, prompts
 from evalsuite.tasks.perplexity import ANSWER, NEEDLE, QUESTION, PerplexitySuite, sliding_windows
-from evalsuite.tokenization import Tokenizer
+from evalsuite.workload.tokenization import Tokenizer
 from suite_helpers import make
 
 LENGTHS = (1024, 2048)

@@ -15,14 +15,26 @@ from collections import Counter
 
 import pytest
 
-from suite_helpers import make
-from test_ruler import write_qa_fixtures
-from evalsuite.haystacks import _demo_block
 from evalsuite.tasks.ruler import RulerSuite
 from evalsuite.tasks.ruler.qa import load
 from evalsuite.tasks.ruler.sources import cwe_words
-from evalsuite.tasks.ruler.spec import (CWE_TEMPLATE, DOCUMENT_PROMPT, FWE_TEMPLATE, NEEDLE, NIAH_ARGS, NIAH_TEMPLATE,
-                                        NOISE, QA_DATASET, QA_TEMPLATE, TASKS, VT_TEMPLATE, singular)
+from evalsuite.tasks.ruler.spec import (
+    CWE_TEMPLATE,
+    DOCUMENT_PROMPT,
+    FWE_TEMPLATE,
+    NEEDLE,
+    NIAH_ARGS,
+    NIAH_TEMPLATE,
+    NOISE,
+    QA_DATASET,
+    QA_TEMPLATE,
+    TASKS,
+    VT_TEMPLATE,
+    singular,
+)
+from evalsuite.workload.haystacks import _demo_block
+from suite_helpers import make
+from test_ruler import write_qa_fixtures
 
 LENGTHS = (2048, 4096)
 CWE_LENGTHS = (2048, 8192)      # cwe's example needs ~1.2k tokens (demo tokenizer), and at >= 4k 10 words x 30 more

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from cli_helpers import cli_env, evalsuite
-from evalsuite import engine_args
-from evalsuite.backends.vllm import EngineKey
-from evalsuite.backends.vllm_server import gpus_per_server, plan_servers, server_command
-from evalsuite.identity import RunIdentity
-from evalsuite.matrix import run_configs
+from evalsuite.backends.vllm.engine import EngineKey
+from evalsuite.backends.vllm.server import gpus_per_server, plan_servers, server_command
+from evalsuite.config import engine_args
+from evalsuite.config.matrix import run_configs
+from evalsuite.run.identity import RunIdentity
 from evalsuite.types import EvalError
 
 SMALL = ["--suite", "passkey", "--samples", "3", "--lengths", "512", "--no-report", "--no-progress"]

@@ -5,12 +5,13 @@ import time
 import numpy as np
 import pytest
 
-from evalsuite import prebuild, workload
-from evalsuite.runner import build_workloads
+from evalsuite.run.runner import build_workloads
 from evalsuite.suite import Suite, SuiteConfig
 from evalsuite.tasks.ruler import RulerSuite
-from evalsuite.tokenization import Tokenizer
 from evalsuite.types import EvalError, Request
+from evalsuite.workload import cache as workload
+from evalsuite.workload import prebuild
+from evalsuite.workload.tokenization import Tokenizer
 from suite_helpers import make
 from test_ruler import write_qa_fixtures
 

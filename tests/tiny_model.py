@@ -13,8 +13,8 @@ def build_tiny_model(folder: Path, seed: int = 0, vocab: int = 600) -> Path:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    from evalsuite import corpus
-    from evalsuite.haystacks import NOISE
+    from evalsuite.workload import corpus
+    from evalsuite.workload.haystacks import NOISE
 
     folder.mkdir(parents=True, exist_ok=True)
     tok = Tokenizer(models.BPE(unk_token="<unk>"))

@@ -19,7 +19,7 @@ import shutil
 from importlib import metadata
 from pathlib import Path
 
-from evalsuite.tokenization import Tokenizer
+from evalsuite.workload.tokenization import Tokenizer
 
 NAMES = ("sentencepiece", "llama3", "gpt2bpe", "demo")
 DEMO_MODEL = Path(__file__).resolve().parents[1] / "evalsuite" / "demo_model"

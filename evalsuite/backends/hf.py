@@ -3,7 +3,7 @@
 The decoder and the output projection are found through `get_decoder()` and
 `get_output_embeddings()`, so any RoPE causal LM works (Llama, Mistral, Qwen2,
 Phi-3, GPT-NeoX), not only models whose attributes are named `model`/`lm_head`.
-A GGUF file loads through transformers' GGUF support, dequantized (evalsuite.gguf).
+A GGUF file loads through transformers' GGUF support, dequantized (evalsuite.models.gguf).
 """
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..types import EvalError, Generation, LogprobResult, Request
-from . import Backend, check_dtype, cuda_available, package_version
+from evalsuite.backends.base import Backend, check_dtype, cuda_available, package_version
+from evalsuite.types import EvalError, Generation, LogprobResult, Request
 
 LOSS_CHUNK_ELEMENTS = 1 << 25   # logits per output-projection chunk (128 MiB in fp32): positions = this / vocab
 
@@ -33,7 +33,7 @@ class HFBackend(Backend):
         from transformers.utils import logging as hf_logging
         hf_logging.disable_progress_bar()
         self.torch = torch
-        from ..gguf import is_gguf, load_model, meta_dir
+        from evalsuite.models.gguf import is_gguf, load_model, meta_dir
         gguf = is_gguf(self.model)          # a GGUF file: its config from the kept metadata folder
         start = time.perf_counter()
         cfg = AutoConfig.from_pretrained(str(meta_dir(self.model)) if gguf else self.model, revision=self.revision)

@@ -1,7 +1,7 @@
 """OpenAI-compatible completions endpoints (`vllm serve`, SGLang): `--backend openai --endpoint URL`.
 
 The engine runs elsewhere; this backend sends each sample to /v1/completions through an
-`EndpointPool` (evalsuite.endpoints: one work queue over every endpoint, retries, dead
+`EndpointPool` (evalsuite.backends.endpoints: one work queue over every endpoint, retries, dead
 endpoints' work handed to the others) and streams results back as they finish.
 
 - Prompts go as token ids (vLLM and SGLang accept a list of ids as `prompt`), so the length
@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..endpoints import EndpointPool, Job, RetryPolicy
-from ..tokenization import Tokenizer
-from ..types import EvalError, Generation, LogprobResult, Request, Result
-from . import QueuedBackend, check_dtype
+from evalsuite.backends.base import QueuedBackend, check_dtype
+from evalsuite.backends.endpoints import EndpointPool, Job, RetryPolicy
+from evalsuite.types import EvalError, Generation, LogprobResult, Request, Result
+from evalsuite.workload.tokenization import Tokenizer
 
 GREEDY = {"temperature": 0.0, "top_p": 1.0, "top_k": -1, "min_p": 0.0, "repetition_penalty": 1.0,
           "presence_penalty": 0.0, "frequency_penalty": 0.0, "n": 1, "seed": 0}

@@ -20,8 +20,8 @@ value is one-line `EvalError`, never a traceback or an overflow passed on to an 
 """
 from __future__ import annotations
 
-from . import methods  # noqa: F401 - registers the methods
-from .base import (
+from evalsuite.rope import methods  # noqa: F401 - registers the methods
+from evalsuite.rope.base import (
     ALIASES,
     MAX_FACTOR,
     MAX_THETA,

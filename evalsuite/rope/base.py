@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..types import EvalError
+from evalsuite.types import EvalError
 
 MAX_FACTOR = 1e4          # largest scale factor (and any other float parameter) accepted
 MAX_THETA = 1e12          # largest rope_theta accepted

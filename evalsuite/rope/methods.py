@@ -8,8 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..types import EvalError
-from .base import (
+from evalsuite.rope.base import (
     BaseRope,
     RopeSpec,
     _finite_theta,
@@ -18,6 +17,7 @@ from .base import (
     dynamic_theta,
     register,
 )
+from evalsuite.types import EvalError
 
 
 @register

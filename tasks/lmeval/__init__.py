@@ -29,18 +29,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from evalsuite.logs import engine_output
-from evalsuite.options import option
+from evalsuite.config.options import option
+from evalsuite.run.logs import engine_output
 from evalsuite.suite import DriveRun, Suite, SuiteConfig
-from evalsuite.tokenization import Tokenizer
 from evalsuite.types import EvalError, Record, Request, Result, SampleScore
+from evalsuite.workload.tokenization import Tokenizer
 
 from . import catalog
 from .results import LmevalCell, LmevalSample, to_records
 
 if TYPE_CHECKING:
     from evalsuite.reports.blocks import Block
-    from evalsuite.summary import ScoreCell
+    from evalsuite.run.summary import ScoreCell
 
 
 @dataclass(frozen=True)

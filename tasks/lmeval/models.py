@@ -101,7 +101,7 @@ def vllm_lm(backend: Any, max_length: int, batch_size: int) -> Any:
 
 def tokenizer_source(model: str) -> str:
     """Where the model's tokenizer loads from (a GGUF checkpoint's is unpacked by evalsuite)."""
-    from evalsuite.gguf import is_gguf, meta_dir
+    from evalsuite.models.gguf import is_gguf, meta_dir
     return str(meta_dir(model)) if is_gguf(model) else model
 
 

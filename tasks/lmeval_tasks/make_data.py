@@ -4,7 +4,7 @@ Why: the lmeval suite's tests and its offline demo need lm-eval tasks whose data
 project. Both are short-context questions in the style the demo model was trained on
 (scripts/training_corpus.py: key-value recall and passkey documents), so the demo model scores
 well above chance within its 512 tokens, and a RoPE setting that hurts short contexts shows.
-The text comes from evalsuite.corpus (seeded), so rerunning this script rewrites the same bytes.
+The text comes from evalsuite.workload.corpus (seeded), so rerunning this script rewrites the same bytes.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import json
 import random
 from pathlib import Path
 
-from evalsuite.corpus import NAMES, Writer
+from evalsuite.workload.corpus import NAMES, Writer
 
 HERE = Path(__file__).parent
 DOCS = 48

@@ -18,10 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from evalsuite.options import option
+from evalsuite.config.options import option
 from evalsuite.suite import Command, Headline, Suite
-from evalsuite.tokenization import Tokenizer
 from evalsuite.types import Payload, Request, Result, SampleScore, output_text
+from evalsuite.workload.tokenization import Tokenizer
 
 from . import build, data, metrics, rescore, results
 from .prompts import DATASETS, E_DATASETS, LANGUAGES, MAX_NEW_TOKENS, NEWLINE_STOP, bucket

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evalsuite.tokenization import Framing, Tokenizer
 from evalsuite.types import EvalError
+from evalsuite.workload.tokenization import Framing, Tokenizer
 
 from .data import Sample
 from .prompts import NO_CHAT, fill

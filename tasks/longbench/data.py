@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from evalsuite.model import hub_cache_only
+from evalsuite.models.resolve import hub_cache_only
 from evalsuite.types import EvalError
 
 HUB_REPO = "THUDM/LongBench"
@@ -112,7 +112,7 @@ def _download_archive() -> Path:
 
 def _extract(archive: Path, name: str) -> Path:
     """The member data/{name} of the archive, unpacked once next to the workload cache."""
-    from evalsuite.workload import cache_root
+    from evalsuite.workload.cache import cache_root
     stamp = hashlib.sha256(f"{archive.resolve()}|{archive.stat().st_size}".encode()).hexdigest()[:12]
     target = cache_root().parent / "longbench" / stamp / name
     if not target.is_file():

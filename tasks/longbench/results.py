@@ -19,7 +19,7 @@ from dataclasses import replace
 from typing import Sequence
 
 from evalsuite.reports.blocks import Block, Table
-from evalsuite.summary import ScoreCell
+from evalsuite.run.summary import ScoreCell
 from evalsuite.types import Record
 
 from .prompts import CATEGORIES, CATEGORY_OF, DATASETS, E_BUCKETS, LANGUAGES, language_of

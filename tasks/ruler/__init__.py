@@ -27,14 +27,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from evalsuite.haystacks import source_fingerprint
-from evalsuite.lengths import format_length
-from evalsuite.options import option
+from evalsuite.config.lengths import format_length
+from evalsuite.config.options import option
 from evalsuite.reports.blocks import Block, Table
+from evalsuite.run.summary import ScoreCell
 from evalsuite.suite import Headline, Suite
-from evalsuite.summary import ScoreCell
-from evalsuite.tokenization import Framing, Tokenizer
 from evalsuite.types import Record, Request, Result, SampleScore, output_text
+from evalsuite.workload.haystacks import source_fingerprint
+from evalsuite.workload.tokenization import Framing, Tokenizer
 
 from . import scoring
 from .spec import DEFAULT_SAMPLES, DEFAULT_SEED, NIAH_ARGS, QA_DATASET, TASKS, THRESHOLD, RulerPayload

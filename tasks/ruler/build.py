@@ -21,8 +21,8 @@ import hashlib
 
 import numpy as np
 
-from evalsuite.tokenization import Framing, Tokenizer
 from evalsuite.types import EvalError
+from evalsuite.workload.tokenization import Framing, Tokenizer
 
 _SPACE_MARKS = (" ", "\u0120", "\u2581")       # " ", byte-level "Ġ", sentencepiece "▁"
 _SENTINEL = "\n"

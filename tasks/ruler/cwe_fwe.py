@@ -20,8 +20,8 @@ import random
 
 import numpy as np
 
-from evalsuite.tokenization import Framing, Tokenizer
 from evalsuite.types import Request
+from evalsuite.workload.tokenization import Framing, Tokenizer
 
 from .build import Encoder, _padded, join, need, np_rng, ragged
 from .sources import cwe_words

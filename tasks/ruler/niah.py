@@ -30,8 +30,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from evalsuite.tokenization import Framing, Tokenizer
 from evalsuite.types import Request
+from evalsuite.workload.tokenization import Framing, Tokenizer
 
 from .build import Encoder, Stream, insert_at, join, need, np_rng, pick_slots, ragged
 from .sources import essay_stream, noise_stream, wonder_words

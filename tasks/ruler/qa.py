@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from evalsuite.model import hub_cache_only
-from evalsuite.tokenization import Framing, Tokenizer
+from evalsuite.models.resolve import hub_cache_only
 from evalsuite.types import EvalError, Request
+from evalsuite.workload.tokenization import Framing, Tokenizer
 
 from .build import Encoder, join, need, np_rng
 from .spec import DOCUMENT_PROMPT, MAX_NEW, QA_DATASET, QA_TEMPLATE, RulerPayload

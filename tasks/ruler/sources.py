@@ -16,9 +16,9 @@ from functools import cache
 
 import numpy as np
 
-from evalsuite.haystacks import _demo_block, _repeat_noise
-from evalsuite.tokenization import Tokenizer, read_text_source
 from evalsuite.types import EvalError
+from evalsuite.workload.haystacks import _demo_block, _repeat_noise
+from evalsuite.workload.tokenization import Tokenizer, read_text_source
 
 from .build import Encoder, Stream
 from .spec import NOISE
@@ -44,7 +44,7 @@ def essay_stream(tok: Tokenizer, source: str | None, n: int) -> Stream:
 
     niah.py: the essay's whitespace collapsed to single spaces, repeated (joined by a space)
     when too short; every part is encoded as it reads mid-text (after the template's "\\n").
-    The generated sources (demo, noise) are the blocks `evalsuite.haystacks` joins, so the
+    The generated sources (demo, noise) are the blocks `evalsuite.workload.haystacks` joins, so the
     workload cache's source fingerprint covers this text.
     """
     enc = Encoder.get(tok)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evalsuite.haystacks import NOISE  # noqa: F401 - the RULER noise unit, re-exported for the generators
 from evalsuite.types import Payload
+from evalsuite.workload.haystacks import NOISE  # noqa: F401 - the RULER noise unit, re-exported for the generators
 
 TASKS = ("niah_single_1", "niah_single_2", "niah_single_3", "niah_multikey_1", "niah_multikey_2",
          "niah_multikey_3", "niah_multivalue", "niah_multiquery", "vt", "cwe", "fwe", "qa_1", "qa_2")

@@ -17,8 +17,8 @@ from __future__ import annotations
 import random
 import string
 
-from evalsuite.tokenization import Framing, Tokenizer
 from evalsuite.types import Request
+from evalsuite.workload.tokenization import Framing, Tokenizer
 
 from .build import Encoder, insert_at, join, need, pick_slots
 from .sources import noise_stream

@@ -1,0 +1,86 @@
+"""The run directory: its single-writer lock, run.json and timings.jsonl.
+
+One `--out` takes one writer at a time; several commands may write into it one after another
+(run.json lists each of them). Nothing here is written before the input has been checked.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Sequence
+
+from evalsuite.run.identity import RunIdentity
+from evalsuite.run.store import write_atomic
+from evalsuite.suite import Suite
+from evalsuite.types import EvalError
+
+TIMINGS = "timings.jsonl"
+
+
+@dataclass
+class OutLock:
+    """The run directory, locked for this run (one --out takes one writer at a time). If the
+    run fails before it stored anything, `abandon` removes what the lock itself created."""
+
+    run_dir: Path
+    handle: IO[str]
+    created: bool
+
+    @classmethod
+    def take(cls, run_dir: Path) -> OutLock:
+        created = not run_dir.exists()
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            handle = open(run_dir / ".lock", "w")
+        except OSError as e:
+            raise EvalError(f"cannot write to --out {run_dir}: {e.strerror or e}") from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise EvalError(f"another evalsuite run is writing to {run_dir}: one --out takes one writer at a "
+                            "time; wait for it or use another --out") from None
+        return cls(run_dir, handle, created)
+
+    def release(self) -> None:
+        self.handle.close()
+
+    def abandon(self) -> None:
+        """Undo the lock's own traces (used when the input failed before anything was stored)."""
+        self.release()
+        if self.created:
+            with contextlib.suppress(OSError):
+                (self.run_dir / ".lock").unlink()
+                self.run_dir.rmdir()
+
+
+def append_timing(out: Path, ident: RunIdentity, init_s: float, engine_loads: list[tuple[str, float]],
+                   samples: int, per_sample: float) -> None:
+    """Engine load time, apart from per-sample time (vLLM loads its engines lazily)."""
+    row = {"setting": ident.key, "rope": ident.rope, "backend_init_s": round(init_s, 3),
+           "engine_loads": [[what, round(s, 3)] for what, s in engine_loads], "samples": samples,
+           "seconds_per_sample": round(per_sample, 6)}
+    with open(out / TIMINGS, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def write_run_json(out: Path, idents: list[RunIdentity], lengths: Sequence[int], suites: Sequence[Suite]) -> None:
+    """The latest run's settings, plus every distinct command that wrote into this directory
+    (several commands may share one --out, one after another; the report lists them all)."""
+    path = out / "run.json"
+    try:
+        previous = json.loads(path.read_text())
+        commands = previous.get("commands", []) if isinstance(previous, dict) else []
+    except (OSError, ValueError):
+        commands = []
+    if sys.argv[1:] not in commands:
+        commands.append(sys.argv[1:])
+    info = {"identities": [i.to_json() for i in idents], "lengths": list(lengths),
+            "suites": [{"name": s.name, "tasks": list(s.selected), "config": s.cfg.__dict__,
+                        "options": s.opts.__dict__} for s in suites],
+            "argv": sys.argv[1:], "commands": commands}
+    write_atomic(path, json.dumps(info, indent=2, default=list))
