@@ -1,17 +1,13 @@
 import os
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
-    from tiny_model import build_tiny_model
+    from tests.helpers.tiny_model import build_tiny_model
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 
 
@@ -23,6 +19,6 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(scope="session", params=["sentencepiece", "llama3", "gpt2bpe", "demo"])
 def zoo_tokenizer(request, tmp_path_factory):
-    """Each tokenizer of the matrix (tests/tokenizer_zoo.py), loaded once per session."""
-    import tokenizer_zoo
+    """Each tokenizer of the matrix (tests/helpers/tokenizer_zoo.py), loaded once per session."""
+    from tests.helpers import tokenizer_zoo
     return tokenizer_zoo.load(request.param, tmp_path_factory.mktemp(f"tok-{request.param}"))

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from cli_helpers import cli_env
+from tests.helpers.cli import cli_env
 
 PLUGIN = '''
 """A throwaway suite for the plugin test."""
@@ -78,7 +78,7 @@ def _cli(args, tmp_path, site):
                           env=env, timeout=600)
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_a_new_suite_with_its_own_option_runs_end_to_end(tmp_path):
     site = _install(tmp_path, "throwaway_suite", PLUGIN, "throwaway = throwaway_suite:ThrowawaySuite")
     listed = _cli(["list"], tmp_path, site)
