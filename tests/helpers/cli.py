@@ -48,8 +48,8 @@ def run_in_process(args: list[str], tmp_path: Path, env: dict[str, str] | None =
     out, err = io.StringIO(), io.StringIO()
     with _as_a_process(tmp_path, env or cli_env(tmp_path)), contextlib.redirect_stdout(out), \
             contextlib.redirect_stderr(err):
-        stdin = sys.stdin
-        sys.stdin = io.StringIO(input or "")
+        stdin, argv = sys.stdin, sys.argv
+        sys.stdin, sys.argv = io.StringIO(input or ""), [str(ROOT / "evalsuite" / "__main__.py"), *map(str, args)]
         try:
             code = main([str(a) for a in args])
         except SystemExit as e:                 # argparse's --help / --version
@@ -58,7 +58,7 @@ def run_in_process(args: list[str], tmp_path: Path, env: dict[str, str] | None =
             traceback.print_exc(file=err)
             code = 1
         finally:
-            sys.stdin = stdin
+            sys.stdin, sys.argv = stdin, argv
     return subprocess.CompletedProcess(["evalsuite", *args], code, out.getvalue(), err.getvalue())
 
 
