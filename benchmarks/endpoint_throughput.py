@@ -45,7 +45,8 @@ def main() -> None:
     from evalsuite.models.resolve import load_model_config, resolve_model
     from evalsuite.rope import BaseRope, RopeSpec
     from evalsuite.run.runner import batches, build_workloads, prefix_order
-    from evalsuite.suite import SuiteConfig, suite_classes
+    from evalsuite.suite import SuiteConfig
+    from evalsuite.plugins import suite_classes
     from evalsuite.workload.tokenization import Tokenizer
 
     model = resolve_model(args.model)

@@ -42,7 +42,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def _suites(passkey: int, niah: int) -> tuple:
-    from evalsuite.suite import SuiteConfig, suite_classes
+    from evalsuite.suite import SuiteConfig
+    from evalsuite.plugins import suite_classes
     classes = suite_classes()
     niah_cls = classes["niah"]
     return (classes["passkey"](SuiteConfig(samples=passkey)),

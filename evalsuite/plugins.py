@@ -35,6 +35,11 @@ class Registry(Generic[T]):
             raise ValueError(f"{self.kind} {name!r} is registered twice")
         self._builtin[name] = cls
 
+    def unregister(self, name: str) -> None:
+        """Forget a built-in plugin (tests that register a throw-away one)."""
+        self._builtin.pop(name, None)
+        self._loaded.pop(name, None)
+
     def _entry_points(self) -> dict[str, EntryPoint]:
         return {ep.name: ep for ep in entry_points(group=self.group)}
 
@@ -72,7 +77,7 @@ class Registry(Generic[T]):
         if not (inspect.isclass(cls) and issubclass(cls, base)):
             raise EvalError(f"{self.kind} plugin {name!r} is not a subclass of {base.__module__}.{base.__name__}")
         if inspect.isabstract(cls):
-            missing = ", ".join(sorted(cls.__abstractmethods__))
+            missing = ", ".join(sorted(getattr(cls, "__abstractmethods__", ())))
             raise EvalError(f"{self.kind} plugin {name!r} does not implement {missing}")
         if self._check is not None:
             self._check(name, cls)

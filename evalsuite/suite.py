@@ -1,4 +1,4 @@
-"""The suite plugin interface and the entry-point registries for suites and backends.
+"""The suite plugin interface (suites are found through evalsuite.plugins).
 
 A suite (passkey, niah, ruler, ...) is one module plus one entry point line in group
 "evalsuite.suites". It declares everything the core must not know: its typed options and
@@ -8,11 +8,8 @@ A record's `task` is a task of a suite (RULER's "vt"), never a suite.
 """
 from __future__ import annotations
 
-import inspect
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, is_dataclass, replace
-from functools import cache
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 
 from evalsuite.run.identity import RunIdentity, record_key
@@ -24,10 +21,6 @@ if TYPE_CHECKING:
 
     from evalsuite.reports.blocks import Block
     from evalsuite.run.summary import ScoreCell
-
-SUITE_GROUP = "evalsuite.suites"
-BACKEND_GROUP = "evalsuite.backends"
-
 
 @dataclass(frozen=True)
 class SuiteConfig:
@@ -233,13 +226,8 @@ class Suite(ABC):
         return []
 
 
-def _check_suite(name: str, cls: Any) -> type[Suite]:
-    """A plugin that is not a complete Suite fails here, when it is loaded, not mid-run."""
-    if not (inspect.isclass(cls) and issubclass(cls, Suite)):
-        raise EvalError(f"suite plugin {name!r} is not a subclass of evalsuite.suite.Suite")
-    if inspect.isabstract(cls):
-        missing = ", ".join(sorted(cls.__abstractmethods__))
-        raise EvalError(f"suite plugin {name!r} does not implement {missing}")
+def check_suite(name: str, cls: type[Suite]) -> None:
+    """What a suite plugin must declare beyond the methods (evalsuite.plugins checks the class itself)."""
     for attr in ("name", "version", "subtasks"):
         if not hasattr(cls, attr):
             raise EvalError(f"suite plugin {name!r} lacks the class attribute {attr!r}")
@@ -247,27 +235,6 @@ def _check_suite(name: str, cls: Any) -> type[Suite]:
         raise EvalError(f"suite plugin {name!r} names itself {cls.name!r}: the entry point must match")
     if not (is_dataclass(cls.Options) and cls.Options.__dataclass_params__.frozen):  # type: ignore[attr-defined]
         raise EvalError(f"suite plugin {name!r}: Options must be a frozen dataclass")
-    return cls
-
-
-def _group(name: str) -> dict[str, Any]:
-    return {ep.name: ep for ep in entry_points(group=name)}
-
-
-@cache
-def suite_classes() -> dict[str, type[Suite]]:
-    return {name: _check_suite(name, ep.load()) for name, ep in sorted(_group(SUITE_GROUP).items())}
-
-
-def backend_names() -> list[str]:
-    return sorted(_group(BACKEND_GROUP))
-
-
-def backend_class(name: str) -> Any:
-    eps = _group(BACKEND_GROUP)
-    if name not in eps:
-        raise EvalError(f"unknown --backend {name!r}: choose one of {', '.join(sorted(eps))}")
-    return eps[name].load()
 
 
 def parse_suites(text: str, known: Sequence[str]) -> list[tuple[str, tuple[str, ...]]]:

@@ -19,9 +19,9 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from evalsuite.plugins import suite_classes
 from evalsuite.run.store import write_atomic
 from evalsuite.run.summary import ScoreCell, facts_of, labels_of, summarize
-from evalsuite.suite import suite_classes
 from evalsuite.types import EvalError, Record
 
 from .blocks import Block

@@ -7,8 +7,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Sequence
 
+from evalsuite.plugins import suite_classes
 from evalsuite.run.summary import ScoreCell
-from evalsuite.suite import Headline, suite_classes
+from evalsuite.suite import Headline
 from evalsuite.types import Record
 
 from .export import FigureSink, slug

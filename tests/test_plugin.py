@@ -111,3 +111,26 @@ def test_a_suite_missing_a_method_fails_when_loaded(tmp_path):
     res = _cli(["list"], tmp_path, site)
     assert res.returncode == 2
     assert res.stderr.strip() == "evalsuite: error: suite plugin 'broken' does not implement score"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--rope", "yran:factor=4"], "unknown RoPE method 'yran': choose one of none, pi, ntk"),
+    (["--backend", "vlm"], "unknown --backend 'vlm'"),
+])
+def test_an_unknown_plugin_name_gets_the_closest_as_a_hint(args, message, tmp_path):
+    from tests.helpers.cli import evalsuite
+    res = evalsuite(["run", *args, "--lengths", "256", "--out", str(tmp_path / "o")], tmp_path)
+    hint = "did you mean 'yarn'?" if "--rope" in args else "did you mean 'vllm'?"
+    assert res.returncode == 2 and message in res.stderr and res.stderr.strip().endswith(hint), res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+def test_the_registries_list_without_loading_and_check_the_base_class():
+    from evalsuite.plugins import BACKENDS, SUITES, Registry
+    from evalsuite.types import EvalError
+    assert {"passkey", "niah", "ruler", "perplexity", "longbench", "lmeval"} <= set(SUITES.names())
+    assert {"hf", "vllm", "vllm-server", "openai"} <= set(BACKENDS.names())
+    odd = Registry("backend", "evalsuite.no-such-group", lambda: int, "--backend")
+    odd.register("text", str)
+    with pytest.raises(EvalError, match="backend plugin 'text' is not a subclass of builtins.int"):
+        odd.get("text")

@@ -15,7 +15,7 @@ from typing import Callable, NoReturn
 
 from evalsuite import __version__
 from evalsuite.cli import cache, convert, listing, prompts, report, run, search
-from evalsuite.suite import suite_classes
+from evalsuite.plugins import suite_classes
 from evalsuite.types import EvalError
 
 SUBCOMMANDS: dict[str, ModuleType] = {"run": run, "report": report, "list": listing, "cache": cache,

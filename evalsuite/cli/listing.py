@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from evalsuite.plugins import backend_names, suite_classes
 from evalsuite.rope import method_help
-from evalsuite.suite import backend_names, suite_classes
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

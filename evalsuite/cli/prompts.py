@@ -16,7 +16,8 @@ from typing import Any, TextIO
 
 from evalsuite.config.lengths import format_length, parse_length, parse_lengths
 from evalsuite.config.options import add_suite_flags, suite_options, whole_number
-from evalsuite.suite import SuiteConfig, parse_suites, suite_classes
+from evalsuite.plugins import suite_classes
+from evalsuite.suite import SuiteConfig, parse_suites
 from evalsuite.types import EvalError, Request
 from evalsuite.workload.tokenization import Tokenizer
 

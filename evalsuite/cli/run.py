@@ -9,8 +9,9 @@ from typing import Callable
 from evalsuite.config import engine_args
 from evalsuite.config.lengths import parse_lengths
 from evalsuite.config.options import add_suite_flags, given_options, suite_options, whole_number
+from evalsuite.plugins import backend_class, suite_classes
 from evalsuite.rope import RopeSpec
-from evalsuite.suite import SuiteConfig, backend_class, parse_suites, suite_classes
+from evalsuite.suite import SuiteConfig, parse_suites
 from evalsuite.types import EvalError
 
 

@@ -41,8 +41,9 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 from evalsuite.config import engine_args
 from evalsuite.config.lengths import parse_lengths
 from evalsuite.config.options import base_type as _base_type
+from evalsuite.plugins import suite_classes
 from evalsuite.rope import RopeSpec
-from evalsuite.suite import Suite, SuiteConfig, suite_classes
+from evalsuite.suite import Suite, SuiteConfig
 from evalsuite.types import EvalError
 
 COMMON_KEYS = {"samples", "seed", "tasks", "exclude"}

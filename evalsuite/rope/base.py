@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from evalsuite.plugins import ROPE_METHODS
 from evalsuite.types import EvalError
 
 MAX_FACTOR = 1e4          # largest scale factor (and any other float parameter) accepted
@@ -121,16 +122,16 @@ def dynamic_theta(theta: float, head_dim: int, factor: float, original: int, len
     return theta * ((factor * length / original) - (factor - 1)) ** (head_dim / (head_dim - 2))
 
 
-_REGISTRY: dict[str, type[RopeSpec]] = {}
 ALIASES: dict[str, str] = {}
 
 
 def register(cls: type[RopeSpec]) -> type[RopeSpec]:
-    """Class decorator: make a method (and its aliases) known to `RopeSpec.parse`."""
-    for name in (cls.method, *cls.aliases):
-        if name in _REGISTRY or name in ALIASES:
+    """Class decorator: make a built-in method (and its aliases) known to `RopeSpec.parse`
+    (evalsuite.plugins.ROPE_METHODS; a plugin package adds an entry point instead)."""
+    for name in cls.aliases:
+        if name in ALIASES or name in ROPE_METHODS.names():
             raise ValueError(f"RoPE method name {name!r} is registered twice")
-    _REGISTRY[cls.method] = cls
+    ROPE_METHODS.register(cls.method, cls)
     ALIASES.update({alias: cls.method for alias in cls.aliases})
     return cls
 
@@ -156,10 +157,7 @@ class RopeSpec(ABC):
         text = text.strip()
         name, _, rest = text.partition(":")
         method = ALIASES.get(name.strip().lower(), name.strip().lower())
-        if method not in _REGISTRY:
-            raise EvalError(f"unknown RoPE method {name!r}: choose one of {', '.join(_REGISTRY)} "
-                            "(see `evalsuite list`)")
-        spec = _REGISTRY[method]
+        spec = ROPE_METHODS.get(method)
         source = next((Path(p.partition("=")[2].strip()).name for p in _split_params(rest)
                        if p.partition("=")[0].strip() == "file"), None)
         return spec(tuple(sorted(spec.parse_params(rest, text).items())), source)
@@ -282,11 +280,11 @@ def _with_partial(params: dict[str, Any], base: BaseRope) -> dict[str, Any]:
 
 
 def method_classes() -> dict[str, type[RopeSpec]]:
-    """Registered methods by canonical name, in registration order."""
-    return dict(_REGISTRY)
+    """Registered methods by canonical name, built-in ones in registration order."""
+    return ROPE_METHODS.all()
 
 
 def method_help() -> list[tuple[str, str]]:
     """(name, one-line help) per method, for `evalsuite list`."""
-    return [(name, cls.help) for name, cls in _REGISTRY.items()]
+    return [(name, cls.help) for name, cls in method_classes().items()]
 

@@ -23,13 +23,14 @@ from evalsuite.config import engine_args
 from evalsuite.config.engine_args import EngineArgs
 from evalsuite.config.lengths import format_length
 from evalsuite.models.resolve import check_weights, load_model_config, resolve_model
+from evalsuite.plugins import backend_class
 from evalsuite.rope import BaseRope, RopeSpec
 from evalsuite.run import logs
 from evalsuite.run.identity import RunIdentity, model_revision, record_key
 from evalsuite.run.rundir import OutLock, append_timing, write_run_json
 from evalsuite.run.store import ResultStore
 from evalsuite.run.summary import format_table, summarize, write_summary_csv
-from evalsuite.suite import DriveRun, Suite, backend_class
+from evalsuite.suite import DriveRun, Suite
 from evalsuite.types import EvalError, Generation, Record, Request, Result, cut_at_stop
 from evalsuite.workload import cache as workload
 from evalsuite.workload import prebuild

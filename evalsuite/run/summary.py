@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Iterable
 
 from evalsuite.config.lengths import format_length
+from evalsuite.plugins import suite_classes
 from evalsuite.run.identity import SettingFacts, setting_labels
 from evalsuite.run.store import write_atomic
-from evalsuite.suite import suite_classes
 from evalsuite.types import Record
 
 COLUMNS = ["setting", "model", "revision", "backend", "engine", "dtype", "template", "rope", "suite", "task",

@@ -6,7 +6,7 @@ import pytest
 
 from evalsuite.models.resolve import load_model_config
 from evalsuite.rope import BaseRope, RopeSpec
-from evalsuite.suite import backend_class
+from evalsuite.plugins import backend_class
 from evalsuite.types import Request
 from evalsuite.workload.tokenization import Tokenizer
 

@@ -146,7 +146,7 @@ def test_labels_are_unchanged(spec, label):
 
 def test_a_new_method_is_one_class():
     from evalsuite import rope as rope_mod
-    from evalsuite.rope import base as rope_base
+    from evalsuite.plugins import ROPE_METHODS
 
     @rope_mod.register
     class HalfTheta(rope_mod.RopeSpec):
@@ -167,7 +167,7 @@ def test_a_new_method_is_one_class():
         with pytest.raises(ValueError, match="registered twice"):
             rope_mod.register(HalfTheta)
     finally:
-        rope_base._REGISTRY.pop("test-half")
+        ROPE_METHODS.unregister("test-half")
 
 
 def test_partial_rotary_models_keep_their_fraction():

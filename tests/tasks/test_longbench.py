@@ -265,7 +265,7 @@ def test_generation_config_eos_list_stops_generation(tiny_model, tmp_path):
     from evalsuite.backends.base import stop_token_ids
     from evalsuite.models.resolve import load_model_config
     from evalsuite.rope import BaseRope, RopeSpec
-    from evalsuite.suite import backend_class
+    from evalsuite.plugins import backend_class
     from evalsuite.types import Request
     model = tmp_path / "model"
     shutil.copytree(tiny_model, model)
@@ -419,7 +419,7 @@ def test_stop_tokens_and_min_new_tokens_on_both_backends():
 
     from evalsuite.models.resolve import load_model_config, resolve_model
     from evalsuite.rope import BaseRope, RopeSpec
-    from evalsuite.suite import backend_class
+    from evalsuite.plugins import backend_class
     from evalsuite.types import Request
 
     model = resolve_model(None)
