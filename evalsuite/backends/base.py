@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from evalsuite.config.engine_args import EngineArgs
+from evalsuite.config.vocab import DTYPES
 from evalsuite.rope import BaseRope, RopeSpec
 from evalsuite.types import EvalError, Generation, LogprobResult, Request
 from evalsuite.workload.tokenization import Tokenizer
@@ -110,9 +111,6 @@ def package_version(*distributions: str) -> str:
         except metadata.PackageNotFoundError:
             continue
     raise EvalError(f"{' or '.join(distributions)} is not installed")
-
-
-DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 def check_dtype(dtype: str) -> str:

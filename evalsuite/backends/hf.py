@@ -12,14 +12,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from evalsuite.backends.base import Backend, check_dtype, cuda_available, package_version
+from evalsuite.config.vocab import torch_dtype
 from evalsuite.types import EvalError, Generation, LogprobResult, Request
 
 LOSS_CHUNK_ELEMENTS = 1 << 25   # logits per output-projection chunk (128 MiB in fp32): positions = this / vocab
-
-
-def torch_dtype(name: str, torch: Any) -> Any:
-    """The torch dtype of a concrete dtype name (see HFBackend.resolve_dtype)."""
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
 
 
 class HFBackend(Backend):
@@ -42,9 +38,9 @@ class HFBackend(Backend):
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype = self.resolve_dtype(self.dtype)
         try:
-            loaded: Any = load_model(self.model, cfg, torch_dtype(dtype, torch)) if gguf else \
+            loaded: Any = load_model(self.model, cfg, torch_dtype(dtype)) if gguf else \
                 AutoModelForCausalLM.from_pretrained(self.model, config=cfg, revision=self.revision,
-                                                     dtype=torch_dtype(dtype, torch), attn_implementation="sdpa")
+                                                     dtype=torch_dtype(dtype), attn_implementation="sdpa")
         except (OSError, ValueError) as e:
             raise EvalError(f"transformers cannot load {self.model!r}: {str(e).splitlines()[0]}") from None
         self.net: Any = loaded.to(self.device).eval()

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from evalsuite.config.lengths import format_length, parse_length, parse_lengths
 from evalsuite.config.options import add_suite_flags, suite_options, whole_number
+from evalsuite.config.vocab import TEMPLATES
 from evalsuite.plugins import suite_classes
 from evalsuite.suite import SuiteConfig, parse_suites
 from evalsuite.types import EvalError, Request
@@ -35,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="sample seed, as in run")
     p.add_argument("--model", help="local model folder or hub id whose tokenizer builds the prompts "
                    "(default: the bundled demo model)")
-    p.add_argument("--template", choices=["base", "chat"], default="base",
+    p.add_argument("--template", choices=TEMPLATES, default="base",
                    help="base (default) or chat: the tokenizer's chat template, as in run")
     p.add_argument("--rope", action="append", help="RoPE setting(s) of the run, checked as run checks them "
                    "(the prompts do not depend on them)")

@@ -9,6 +9,8 @@ from typing import Callable
 from evalsuite.config import engine_args
 from evalsuite.config.lengths import parse_lengths
 from evalsuite.config.options import add_suite_flags, given_options, suite_options, whole_number
+from evalsuite.config.run_config import RunConfig
+from evalsuite.config.vocab import BEYOND_CAPACITY, DTYPES, TEMPLATES
 from evalsuite.plugins import backend_class, suite_classes
 from evalsuite.rope import RopeSpec
 from evalsuite.suite import SuiteConfig, parse_suites
@@ -66,14 +68,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "with jitter (default 1)")
     r.add_argument("--samples", type=_positive("samples"), help="samples per task and length (NIAH: per cell)")
     r.add_argument("--seed", type=int, help="sample seed (default: each suite's own, 0; RULER 42)")
-    r.add_argument("--template", choices=["base", "chat"],
+    r.add_argument("--template", choices=TEMPLATES,
                    help="base (default): raw prompt; chat: the tokenizer's chat template (its tokens are counted)")
     r.add_argument("--batch-size", type=_positive("batch-size"))
     r.add_argument("--workers", type=_positive("workers"),
                    help="processes that generate missing workloads (default: the CPUs this process may use, at most 8)")
-    r.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"], help="default: auto")
+    r.add_argument("--dtype", choices=DTYPES, help="default: auto")
     r.add_argument("--out", help="run directory (default: runs/<name derived from the run identity>)")
-    r.add_argument("--beyond-capacity", choices=["skip", "run", "error"],
+    r.add_argument("--beyond-capacity", choices=BEYOND_CAPACITY,
                    help="lengths past a RoPE setting's capacity (factor x original length): skip them with a "
                         "note (default), run them anyway, or stop with an error; overrides a --config's value")
     r.add_argument("--force", action="store_true", help="the same as --beyond-capacity run")
@@ -124,9 +126,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _flag_configs(args: argparse.Namespace, out: Path | None) -> list:
+def _flag_configs(args: argparse.Namespace, out: Path | None) -> list[RunConfig]:
     """One RunConfig per --model, all into one run directory."""
-    from evalsuite.run.runner import RunConfig, shared_out
+    from evalsuite.run.runner import shared_out
     classes = suite_classes()
     lengths = parse_lengths(args.lengths) if args.lengths is not None else []
     ropes = [RopeSpec.parse(t) for t in (args.rope or ["none"])]

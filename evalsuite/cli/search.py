@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from evalsuite.config.vocab import DTYPES
 from evalsuite.search.driver import DEFAULT_BUDGET, search
 from evalsuite.types import EvalError
 
@@ -21,7 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--samples", type=int, default=2, help="documents in the fitness (default 2)")
     p.add_argument("--depths", type=int, default=4, help="needle depths per document (default 4)")
     p.add_argument("--backend", choices=["hf", "vllm"], default="hf")
-    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+    p.add_argument("--dtype", default="auto", choices=DTYPES)
     p.add_argument("--out", help="run directory (default: runs/search-<model>-<s>x-<target>-<backend>-s<seed>)")
     p.add_argument("--find-rcd", action="store_true",
                    help="sweep the critical-dimension cut first and search past the real one")

@@ -29,11 +29,9 @@ the shared run directory: one engine load per (model, RoPE setting), resumable a
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import shutil
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import tomllib
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
@@ -41,8 +39,11 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 from evalsuite.config import engine_args
 from evalsuite.config.lengths import parse_lengths
 from evalsuite.config.options import base_type as _base_type
+from evalsuite.config.run_config import RunConfig
+from evalsuite.config.vocab import BeyondCapacity, Dtype, Template
 from evalsuite.plugins import suite_classes
 from evalsuite.rope import RopeSpec
+from evalsuite.run.rundir import default_dir
 from evalsuite.suite import Suite, SuiteConfig
 from evalsuite.types import EvalError
 
@@ -57,8 +58,8 @@ class ModelEntry(_Strict):
     path: str = "demo"
     label: str | None = None
     revision: str | None = None
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    template: Literal["base", "chat"] = "base"
+    dtype: Dtype = "auto"
+    template: Template = "base"
     ropes: list[str] | None = Field(default=None, min_length=1)
 
 
@@ -71,7 +72,7 @@ class MatrixFile(_Strict):
     out: str | None = None
     batch_size: PositiveInt | None = None
     workers: PositiveInt | None = None
-    beyond_capacity: Literal["skip", "run", "error"] = "skip"
+    beyond_capacity: BeyondCapacity = "skip"
     max_samples: PositiveInt = 1_000_000
     engine_args: dict[str, Any] = Field(default_factory=dict)    # vLLM engine arguments (--engine-arg)
 
@@ -169,18 +170,16 @@ def _ropes(path: Path, where: str, values: list[str]) -> tuple[RopeSpec, ...]:
     return tuple(ropes)
 
 
-def run_configs(path: Path, progress: bool = True, report: bool = True, out: Path | None = None) -> list[Any]:
+def run_configs(path: Path, progress: bool = True, report: bool = True, out: Path | None = None) -> list[RunConfig]:
     """One RunConfig per model of the matrix file, all writing into one run directory (which
     receives a copy of the file)."""
-    from evalsuite.run.runner import RunConfig
     matrix = read(path)
     lengths = _lengths(path, matrix.lengths)
     default_ropes = _ropes(path, "ropes", matrix.ropes)
     labels = [m.label for m in matrix.models if m.label]
     if len(set(labels)) != len(labels):
         raise EvalError(f"config {path}: models: two models share a label: {labels}")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
-    out = out or Path(matrix.out or Path("runs") / f"{path.stem}-{digest}")
+    out = out or (Path(matrix.out) if matrix.out else default_dir(path.stem, what=path.read_bytes()))
     engine = engine_args.from_table(matrix.engine_args, f"config {path}: engine_args.")
     cfgs = []
     for i, m in enumerate(matrix.models):
@@ -193,13 +192,3 @@ def run_configs(path: Path, progress: bool = True, report: bool = True, out: Pat
             beyond_capacity=matrix.beyond_capacity, max_samples=matrix.max_samples, progress=progress,
             report=report, engine_args=engine))
     return cfgs
-
-
-def keep_copy(path: Path, out: Path) -> Path:
-    """Copy the matrix file into the run directory (config.toml; another file beside it gets its hash)."""
-    out.mkdir(parents=True, exist_ok=True)
-    dest = out / "config.toml"
-    if dest.exists() and dest.read_bytes() != path.read_bytes():
-        dest = out / f"config-{hashlib.sha256(path.read_bytes()).hexdigest()[:8]}.toml"
-    shutil.copyfile(path, dest)
-    return dest

@@ -33,12 +33,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from evalsuite.config.vocab import CONCRETE_DTYPES, torch_dtype
 from evalsuite.types import EvalError
 
 MAGIC = b"GGUF"
 SUFFIX = ".gguf"
 HASH_SPAN = 1 << 20              # bytes hashed at each end of the file
-CONVERT_DTYPES = ("float32", "bfloat16", "float16")
+CONVERT_DTYPES = CONCRETE_DTYPES
 META_FILES = ("config.json", "generation_config.json")
 
 
@@ -188,22 +189,17 @@ def load_model(path: str | os.PathLike[str], config: Any, dtype: Any) -> Any:
         raise EvalError(f"transformers cannot load {path}: {_first_line(e)}") from None
 
 
-def _torch_dtype(name: str) -> Any:
-    import torch
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
-
-
 def write_plain(path: Path, out: Path, dtype: str) -> None:
     """Write the plain safetensors model folder of a GGUF file into the existing folder `out`."""
     from transformers import AutoConfig, AutoModelForCausalLM
-    torch_dtype = _torch_dtype(dtype)
+    dtype_of_torch = torch_dtype(dtype)
     meta = meta_dir(path)
-    loaded = load_model(path, AutoConfig.from_pretrained(meta), torch_dtype)
+    loaded = load_model(path, AutoConfig.from_pretrained(meta), dtype_of_torch)
     state = loaded.state_dict()
     cfg = loaded.config
     if hasattr(cfg, "quantization_config"):
         del cfg.quantization_config
-    plain = AutoModelForCausalLM.from_config(cfg, dtype=torch_dtype)
+    plain = AutoModelForCausalLM.from_config(cfg, dtype=dtype_of_torch)
     missing, unexpected = plain.load_state_dict(state, strict=False)
     missing = [k for k in missing if not _tied(plain, k)]
     if missing or unexpected:

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
+import re
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Sequence
+from typing import IO, Any, Sequence
 
 from evalsuite.run.identity import RunIdentity
 from evalsuite.run.store import write_atomic
@@ -19,6 +22,32 @@ from evalsuite.suite import Suite
 from evalsuite.types import EvalError
 
 TIMINGS = "timings.jsonl"
+RUNS = Path("runs")
+
+
+def default_dir(*parts: str, what: Any = None) -> Path:
+    """The default `--out` of every command: runs/<parts>-<8 hex digits of `what`>. The same request
+    gives the same folder, so rerunning a command resumes it. Parts are display text (labels, model
+    names): each becomes a safe folder-name piece, so no label can name a path outside runs/."""
+    name = "-".join(_slug(p) for p in parts)
+    if what is not None:
+        data = what if isinstance(what, bytes) else json.dumps(what, default=str).encode()
+        name += "-" + hashlib.sha256(data).hexdigest()[:8]
+    return RUNS / name
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._+=,-]+", "_", text).strip("._") or "_"
+
+
+def keep_copy(path: Path, out: Path) -> Path:
+    """Copy a matrix file into the run directory (config.toml; another file beside it gets its hash)."""
+    out.mkdir(parents=True, exist_ok=True)
+    dest = out / "config.toml"
+    if dest.exists() and dest.read_bytes() != path.read_bytes():
+        dest = out / f"config-{hashlib.sha256(path.read_bytes()).hexdigest()[:8]}.toml"
+    shutil.copyfile(path, dest)
+    return dest
 
 
 @dataclass

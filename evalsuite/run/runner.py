@@ -7,27 +7,26 @@ identity (evalsuite.run.identity), so changing anything a score depends on re-ru
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from evalsuite.config import engine_args
-from evalsuite.config.engine_args import EngineArgs
 from evalsuite.config.lengths import format_length
+from evalsuite.config.run_config import RunConfig
+from evalsuite.config.vocab import BEYOND_CAPACITY
 from evalsuite.models.resolve import check_weights, load_model_config, resolve_model
 from evalsuite.plugins import backend_class
 from evalsuite.rope import BaseRope, RopeSpec
 from evalsuite.run import logs
 from evalsuite.run.identity import RunIdentity, model_revision, record_key
-from evalsuite.run.rundir import OutLock, append_timing, write_run_json
+from evalsuite.run.rundir import OutLock, append_timing, default_dir, keep_copy, write_run_json
 from evalsuite.run.store import ResultStore
 from evalsuite.run.summary import format_table, summarize, write_summary_csv
 from evalsuite.suite import DriveRun, Suite
@@ -38,34 +37,6 @@ from evalsuite.workload.tokenization import Tokenizer
 
 Log = Callable[[str], None]
 ENGINE_LOG = "engine.log"
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    suites: tuple[Suite, ...]
-    lengths: tuple[int, ...]
-    ropes: tuple[RopeSpec, ...]
-    out: Path | None = None           # None: derived from the run identities (default_out)
-    model: str | None = None
-    revision: str | None = None
-    label: str | None = None          # the user's name for the model in reports
-    backend: str = "hf"
-    template: str = "base"
-    batch_size: int | None = None
-    workers: int | None = None        # processes building missing workloads; None: the usable CPUs
-    dtype: str = "auto"
-    beyond_capacity: str = "skip"     # lengths past a setting's capacity: skip | run | error
-    max_samples: int = 1_000_000      # a larger grid is refused before it is built (--max-samples)
-    progress: bool = True
-    report: bool = True
-    quiet: bool = False               # print nothing but errors
-    engine_logs: str = "file"         # file: engine output goes to <out>/engine.log; show: to the terminal
-    options: dict[str, Any] = field(default_factory=dict)   # suite flags as given (for the --out name)
-    engine_args: EngineArgs = ()      # --engine-arg / [engine_args]: passed to the vLLM engines as given
-    backend_options: Any = None       # a backend's own typed options (openai: EndpointOptions)
-
-
-BEYOND_CAPACITY = ("skip", "run", "error")
 
 
 def check_lengths(cfg: RunConfig, base: BaseRope) -> None:
@@ -156,25 +127,22 @@ def identities(cfg: RunConfig, model: str, backend_cls: Any, tok: Tokenizer) -> 
 
 def default_out(cfg: RunConfig, idents: list[RunIdentity]) -> Path:
     """Deterministic from what was asked, so rerunning the same command resumes the same run."""
-    what = json.dumps([[i.key for i in idents], [(s.name, list(s.selected)) for s in cfg.suites],
-                       list(cfg.lengths), [s.cfg.samples for s in cfg.suites][:1],
-                       [s.cfg.seed for s in cfg.suites][:1], sorted(cfg.options.items())], default=str)
+    what = [[i.key for i in idents], [(s.name, list(s.selected)) for s in cfg.suites],
+            list(cfg.lengths), [s.cfg.samples for s in cfg.suites][:1],
+            [s.cfg.seed for s in cfg.suites][:1], sorted(cfg.options.items())]
     model_name = cfg.label or (Path(cfg.model).name if cfg.model else "demo")
-    suite_name = "+".join(s.name for s in cfg.suites)
-    digest = hashlib.sha256(what.encode()).hexdigest()[:8]
-    return Path("runs") / f"{model_name}-{cfg.backend}-{suite_name}-{digest}"
+    return default_dir(model_name, cfg.backend, "+".join(s.name for s in cfg.suites), what=what)
 
 
 def shared_out(cfgs: list[RunConfig]) -> list[RunConfig]:
     """Several models of one command share one run directory, named from what was asked."""
     first = cfgs[0]
-    what = json.dumps([[(c.model, c.label, c.revision, c.dtype) for c in cfgs], first.backend,
-                       [(s.name, list(s.selected)) for s in first.suites], list(first.lengths),
-                       [r.label for r in first.ropes], [s.cfg.samples for s in first.suites][:1],
-                       [s.cfg.seed for s in first.suites][:1], sorted(first.options.items())], default=str)
+    what = [[(c.model, c.label, c.revision, c.dtype) for c in cfgs], first.backend,
+            [(s.name, list(s.selected)) for s in first.suites], list(first.lengths),
+            [r.label for r in first.ropes], [s.cfg.samples for s in first.suites][:1],
+            [s.cfg.seed for s in first.suites][:1], sorted(first.options.items())]
     names = "+".join(c.label or (Path(c.model).name if c.model else "demo") for c in cfgs)
-    suite_name = "+".join(s.name for s in first.suites)
-    out = Path("runs") / f"{names}-{first.backend}-{suite_name}-{hashlib.sha256(what.encode()).hexdigest()[:8]}"
+    out = default_dir(names, first.backend, "+".join(s.name for s in first.suites), what=what)
     return [replace(c, out=out) for c in cfgs]
 
 
@@ -187,7 +155,6 @@ def run_all(cfgs: list[RunConfig], log: Log = print, keep: Path | None = None) -
             log(f"== model {i + 1} of {len(cfgs)}: {cfg.label or cfg.model or 'demo'}")
         records = run(cfg, log)
         if keep is not None and cfg.out is not None:
-            from evalsuite.config.matrix import keep_copy
             keep_copy(keep, cfg.out)
     return records
 

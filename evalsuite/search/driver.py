@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from evalsuite.rope import MAX_FACTOR, BaseRope, RopeSpec
+from evalsuite.run.rundir import default_dir
 from evalsuite.search.evolution import Evolution, Factors, Outcome, Plan
 from evalsuite.search.factors import Bounds, ntk_factors, pi_factors, rcd, theoretical_critical_dim, yarn_factors
 from evalsuite.types import EvalError
@@ -79,7 +80,8 @@ class Fitness:
                                PerplexitySuite.Options(depths=self.depths))
 
     def __call__(self, cands: list[Factors]) -> list[float]:
-        from evalsuite.run.runner import RunConfig, run
+        from evalsuite.config.run_config import RunConfig
+        from evalsuite.run.runner import run
         from evalsuite.tasks.perplexity import PerplexitySuite
         specs = {c: candidate_spec(c, self.factor, self.original) for c in cands}
         cfg = RunConfig(suites=(self.suite(),), lengths=(self.target,), ropes=tuple(dict.fromkeys(specs.values())),
@@ -164,7 +166,8 @@ def search(args: argparse.Namespace, log: Any = print) -> dict[str, Any]:
                         f"{MAX_FACTOR:g}")
     target = parse_length(args.target_length) if args.target_length else round(s * base.original)
     name = Path(model).name
-    out = Path(args.out) if args.out else Path("runs") / f"search-{name}-{s:g}x-{target}-{args.backend}-s{args.seed}"
+    out = Path(args.out) if args.out else default_dir("search", name, f"{s:g}x", str(target), args.backend,
+                                                      f"s{args.seed}")
     fit = Fitness(model, args.backend, target, s, base.original, out, args.samples, args.depths, args.data_seed,
                   args.dtype)
     settings = _settings(args, fit)

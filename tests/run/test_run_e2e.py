@@ -85,7 +85,8 @@ def test_default_out_is_stable_so_a_rerun_resumes(tiny_model):
 
     from evalsuite.rope import RopeSpec
     from evalsuite.run.identity import RunIdentity
-    from evalsuite.run.runner import RunConfig, default_out
+    from evalsuite.config.run_config import RunConfig
+    from evalsuite.run.runner import default_out
     from evalsuite.tasks.passkey import PasskeySuite
     from tests.helpers.suites import make
     cfg = RunConfig(suites=(make(PasskeySuite),), lengths=(256,), ropes=(RopeSpec.parse("none"),), model=str(tiny_model))

@@ -142,7 +142,8 @@ def test_search_on_the_demo_model_resumes_and_matches_evalsuite_run(tmp_path, mo
     with pytest.raises(Exception, match="another search"):
         search(_args(*common[:-2], "--out", str(out), "--budget", "16", "--seed", "5"), log=lambda _: None)
 
-    from evalsuite.run.runner import RunConfig, run
+    from evalsuite.config.run_config import RunConfig
+    from evalsuite.run.runner import run
     from evalsuite.suite import SuiteConfig
     from evalsuite.tasks.perplexity import PerplexitySuite
     spec = RopeSpec.parse(f"longrope:file={out / 'factors.json'}")
