@@ -24,7 +24,7 @@ each run against the previous generator on the same machine minutes apart (the m
 loaded: the tokenizer load alone varied 39-126 s, so these ratios are noise-dominated):
     Llama-3: sum of cell builds 29.1 -> 33.2 s (1.14x), a second pair 72.9 -> 51.6 s (0.71x);
              over the budget 0 of 1300; re-tokenized identical 52/52 before and after
-    Mistral SentencePiece (--tokenizer of tests/tokenizer_zoo.py's `sentencepiece`): 51.2 -> 66.9 s
+    Mistral SentencePiece (--tokenizer of tests/helpers/tokenizer_zoo.py's `sentencepiece`): 51.2 -> 66.9 s
              (1.31x; the tokenizer load took 1.6x longer in that run); the mid-text route costs a
              batched decode check on top of each batched encode
     below the budget (Llama-3, mean/max tokens): noise and essay niah 4-8/8-21, multikey_3 (uuid

@@ -85,8 +85,8 @@ class Registry(Generic[T]):
 
 
 def _suite_base() -> type:
-    from evalsuite.suite import Suite
-    return Suite
+    from evalsuite.suite import SuiteBase
+    return SuiteBase
 
 
 def _backend_base() -> type:

@@ -83,8 +83,10 @@ class Command:
     run: Callable[[argparse.Namespace], int]
 
 
-class Suite(ABC):
-    """One suite. Subclasses set the class attributes and implement the abstract methods."""
+class SuiteBase(ABC):
+    """What every suite declares. A suite is one of two kinds: a `Suite` builds requests that the
+    runner sends to the backend and scores them; a `DrivingSuite` runs its own evaluation on the
+    loaded backend (lm-eval). Subclasses set the class attributes and implement the abstract methods."""
 
     name: ClassVar[str]
     version: ClassVar[int]
@@ -106,6 +108,8 @@ class Suite(ABC):
     # True: the suite builds no requests (parts() is empty); the runner hands it each loaded
     # backend (drive) instead, once per (model, RoPE setting), whatever the lengths (lm-eval).
     drives_backend: ClassVar[bool] = False
+    # runs when `evalsuite run` is given no --suite (the quick checks that need no data)
+    in_default_run: ClassVar[bool] = False
 
     @classmethod
     def headlines(cls) -> tuple[Headline, ...] | None:
@@ -148,18 +152,9 @@ class Suite(ABC):
         """What, besides tokenizer and length, determines the generated workload."""
         return {"cfg": asdict(self.cfg), "options": asdict(self.opts)}
 
-    @abstractmethod
-    def requests(self, tok: Tokenizer, length: int) -> list[Request]:
-        """Token-exact, seeded requests of the selected tasks at one context length."""
-
-    @abstractmethod
-    def score(self, request: Request, result: Result) -> SampleScore:
-        """Score one sample (a Generation for generate requests, a LogprobResult for logprobs)."""
-
     def parts(self) -> list[Suite]:
-        """Independently cached pieces whose requests, in order, are this suite's requests.
-        Finer cache cells are reused across task selections and built in parallel."""
-        return [self]
+        """Independently cached pieces whose requests, in order, are this suite's requests."""
+        return []
 
     def min_length(self, tok: Tokenizer) -> int:
         return 1
@@ -179,11 +174,6 @@ class Suite(ABC):
     def drive_pending(self, run: DriveRun) -> int:
         """How many units a backend-driving suite still has to run for this setting (0: none)."""
         return 0
-
-    def drive(self, backend: Any, run: DriveRun) -> int:
-        """Run a backend-driving suite on the loaded backend, storing records through `run.append`
-        as its units finish; returns the number of records stored."""
-        raise NotImplementedError(f"suite {self.name!r} does not drive a backend")
 
     def planned_samples(self) -> int:
         """About how many requests one length holds, known before anything is built (the runner
@@ -226,7 +216,40 @@ class Suite(ABC):
         return []
 
 
-def check_suite(name: str, cls: type[Suite]) -> None:
+class Suite(SuiteBase):
+    """A suite of requests: token-exact prompts the runner sends to the backend, scored per sample."""
+
+    @abstractmethod
+    def requests(self, tok: Tokenizer, length: int) -> list[Request]:
+        """Token-exact, seeded requests of the selected tasks at one context length."""
+
+    @abstractmethod
+    def score(self, request: Request, result: Result) -> SampleScore:
+        """Score one sample (a Generation for generate requests, a LogprobResult for logprobs)."""
+
+    def parts(self) -> list[Suite]:
+        """Independently cached pieces whose requests, in order, are this suite's requests.
+        Finer cache cells are reused across task selections and built in parallel."""
+        return [self]
+
+
+class DrivingSuite(SuiteBase):
+    """A suite that builds no requests: the runner hands it each loaded backend instead, once per
+    (model, RoPE setting), whatever the lengths (lm-eval runs its own tasks on it)."""
+
+    drives_backend = True
+
+    @abstractmethod
+    def drive_pending(self, run: DriveRun) -> int:
+        """How many units it still has to run for this setting (0: none)."""
+
+    @abstractmethod
+    def drive(self, backend: Any, run: DriveRun) -> int:
+        """Run on the loaded backend, storing records through `run.append` as units finish;
+        returns the number of records stored."""
+
+
+def check_suite(name: str, cls: type[SuiteBase]) -> None:
     """What a suite plugin must declare beyond the methods (evalsuite.plugins checks the class itself)."""
     for attr in ("name", "version", "subtasks"):
         if not hasattr(cls, attr):

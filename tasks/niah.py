@@ -85,6 +85,7 @@ class NiahOptions:
 
 class NiahSuite(Suite):
     name = "niah"
+    in_default_run = True
     version = 2                  # 2: the needle between newlines, pieces joined without dummy-prefix spaces
     subtasks = ("niah",)
     description = "one needle at a token depth snapped to a sentence end; keyword-recall score"

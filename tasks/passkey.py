@@ -53,6 +53,7 @@ class PasskeyOptions:
 
 class PasskeySuite(Suite):
     name = "passkey"
+    in_default_run = True
     version = 2                  # 2: pieces joined without dummy-prefix spaces; a typed payload
     subtasks = ("passkey",)
     description = "pass key hidden in repeated noise; first integer of the answer must match"

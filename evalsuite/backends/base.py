@@ -9,15 +9,26 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from evalsuite.config.engine_args import EngineArgs
 from evalsuite.config.vocab import DTYPES
 from evalsuite.rope import BaseRope, RopeSpec
 from evalsuite.types import EvalError, Generation, LogprobResult, Request
 from evalsuite.workload.tokenization import Tokenizer
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """What a backend has loaded, handed to a suite that drives another harness over it (lm-eval), so
+    the model is not loaded twice. `kind` says what `handle` is: "transformers" (the model object),
+    "vllm" (a `vllm.LLM` engine) or "completions" (an OpenAIBackend: the endpoint client of a server)."""
+
+    kind: Literal["transformers", "vllm", "completions"]
+    handle: Any
 
 
 class Backend(ABC):
@@ -36,6 +47,11 @@ class Backend(ABC):
         self.load_seconds = 0.0          # engine load time spent after __init__ (lazy backends)
         self.engine_loads: list[tuple[str, float]] = []   # (engine description, seconds), every load
         self.stop_ids = stop_token_ids(model, tok, revision)
+
+    def loaded_model(self, max_length: int) -> LoadedModel | None:
+        """The loaded model that serves prompts of up to `max_length` tokens, for suites that drive
+        another harness over it; None: this backend does not expose one."""
+        return None
 
     @classmethod
     @abstractmethod

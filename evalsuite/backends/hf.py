@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from evalsuite.backends.base import Backend, check_dtype, cuda_available, package_version
+from evalsuite.backends.base import Backend, LoadedModel, check_dtype, cuda_available, package_version
 from evalsuite.config.vocab import torch_dtype
 from evalsuite.types import EvalError, Generation, LogprobResult, Request
 
@@ -56,6 +56,9 @@ class HFBackend(Backend):
     @classmethod
     def engine_version(cls) -> str:
         return package_version("transformers")
+
+    def loaded_model(self, max_length: int) -> LoadedModel:
+        return LoadedModel("transformers", self.net)
 
     @classmethod
     def resolve_dtype(cls, dtype: str) -> str:

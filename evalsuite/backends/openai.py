@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalsuite.backends.base import QueuedBackend, check_dtype
+from evalsuite.backends.base import LoadedModel, QueuedBackend, check_dtype
 from evalsuite.backends.endpoints import EndpointPool, Job, RetryPolicy
 from evalsuite.types import EvalError, Generation, LogprobResult, Request, Result
 from evalsuite.workload.tokenization import Tokenizer
@@ -134,6 +134,9 @@ class OpenAIBackend(QueuedBackend):
         self.options = options
         self.pool = options.pool()
         self.facts = probe(self.pool, self.model, self.tok)
+
+    def loaded_model(self, max_length: int) -> LoadedModel:
+        return LoadedModel("completions", self)
 
     @classmethod
     def engine_version(cls) -> str:

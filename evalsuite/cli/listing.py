@@ -14,7 +14,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(_args: argparse.Namespace) -> int:
     print("suites:")
     for name, cls in suite_classes().items():
-        print(f"  {name:<12} v{cls.version}  {cls.description}")
+        default = " (default)" if cls.in_default_run else ""
+        print(f"  {name:<12} v{cls.version}  {cls.description}{default}")
         if len(cls.subtasks) > 1:
             print(f"  {'':<12}      tasks: {', '.join(cls.subtasks)}")
     print("backends:\n  " + ", ".join(backend_names()))

@@ -35,7 +35,8 @@ def _positive_seconds(name: str) -> Callable[[str], float]:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("run", help="generate workloads, run a model under RoPE settings, score, report")
-    r.add_argument("--suite", help="e.g. passkey,niah (the default), ruler:niah_single_1,vt or ruler:-qa_1,-qa_2")
+    r.add_argument("--suite", help="e.g. passkey,niah, ruler:niah_single_1,vt or ruler:-qa_1,-qa_2 "
+                   "(default: the suites `evalsuite list` marks as default)")
     r.add_argument("--lengths", help="4k..128k (doubling), 4k,8k (list), 1k..16k/35 (linear); "
                    "default: the model's trained length")
     r.add_argument("--rope", action="append", help="RoPE setting, repeatable: none, yarn:factor=4, ...")
@@ -147,7 +148,8 @@ def _flag_configs(args: argparse.Namespace, out: Path | None) -> list[RunConfig]
         raise EvalError(f"--model repeats a model: {models}")
     suites = []
     template = args.template or "base"
-    for name, subtasks in parse_suites(args.suite or "passkey,niah", list(classes)):
+    default = ",".join(name for name, cls in classes.items() if cls.in_default_run)
+    for name, subtasks in parse_suites(args.suite or default, list(classes)):
         cls = classes[name]
         common = SuiteConfig(samples=args.samples, seed=args.seed, template=template, subtasks=subtasks)
         suites.append(cls(common, suite_options(cls, args, classes)))

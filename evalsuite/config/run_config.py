@@ -9,12 +9,12 @@ from typing import Any
 
 from evalsuite.config.engine_args import EngineArgs
 from evalsuite.rope import RopeSpec
-from evalsuite.suite import Suite
+from evalsuite.suite import SuiteBase
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    suites: tuple[Suite, ...]
+    suites: tuple[SuiteBase, ...]
     lengths: tuple[int, ...]
     ropes: tuple[RopeSpec, ...]
     out: Path | None = None           # None: derived from the run identities (default_out)

@@ -18,7 +18,7 @@ from typing import IO, Any, Sequence
 
 from evalsuite.run.identity import RunIdentity
 from evalsuite.run.store import write_atomic
-from evalsuite.suite import Suite
+from evalsuite.suite import SuiteBase
 from evalsuite.types import EvalError
 
 TIMINGS = "timings.jsonl"
@@ -97,7 +97,7 @@ def append_timing(out: Path, ident: RunIdentity, init_s: float, engine_loads: li
         f.write(json.dumps(row) + "\n")
 
 
-def write_run_json(out: Path, idents: list[RunIdentity], lengths: Sequence[int], suites: Sequence[Suite]) -> None:
+def write_run_json(out: Path, idents: list[RunIdentity], lengths: Sequence[int], suites: Sequence[SuiteBase]) -> None:
     """The latest run's settings, plus every distinct command that wrote into this directory
     (several commands may share one --out, one after another; the report lists them all)."""
     path = out / "run.json"

@@ -29,7 +29,7 @@ from evalsuite.run.identity import RunIdentity, model_revision, record_key
 from evalsuite.run.rundir import OutLock, append_timing, default_dir, keep_copy, write_run_json
 from evalsuite.run.store import ResultStore
 from evalsuite.run.summary import format_table, summarize, write_summary_csv
-from evalsuite.suite import DriveRun, Suite
+from evalsuite.suite import DriveRun, DrivingSuite, Suite, SuiteBase
 from evalsuite.types import EvalError, Generation, Record, Request, Result, cut_at_stop
 from evalsuite.workload import cache as workload
 from evalsuite.workload import prebuild
@@ -80,7 +80,7 @@ def check_grid(cfg: RunConfig) -> None:
                         f"{free / 2**30:.1f} GiB free: lower --samples or --lengths, or set EVALSUITE_CACHE")
 
 
-def build_workloads(suites: Sequence[Suite], tok: Tokenizer, lengths: Sequence[int], workers: int = 1,
+def build_workloads(suites: Sequence[SuiteBase], tok: Tokenizer, lengths: Sequence[int], workers: int = 1,
                     on_built: prebuild.OnBuilt | None = None) -> list[Request]:
     """Every request of every suite and length: missing cache parts are built first (in
     `workers` processes where the suite allows it), then all parts are memory-mapped."""
@@ -206,20 +206,21 @@ def _silent(_line: str) -> None:
 
 def _run_locked(cfg: RunConfig, out: Path, model: str, base: BaseRope, tok: Tokenizer, backend_cls: Any,
                 idents: list[RunIdentity], requests: list[Request], workload_s: float, log: Log) -> list[Record]:
-    by_suite = {s.name: s for s in cfg.suites}
+    by_suite = {s.name: s for s in cfg.suites if isinstance(s, Suite)}          # request suites score samples
+    drivers = [s for s in cfg.suites if isinstance(s, DrivingSuite)]            # the others run themselves
     store = ResultStore(out)
     done = store.completed()
     write_run_json(out, idents, cfg.lengths, cfg.suites)
     log(f"workloads: {len(requests)} samples in {workload_s:.2f}s; store {out} holds {len(done)} records")
     timings = []
-    stored = store.records() if any(s.drives_backend for s in cfg.suites) else []
+    stored = store.records() if drivers else []
     for rope, ident in zip(cfg.ropes, idents):
         planned = within_capacity(cfg, rope, base, requests, log)
         pending = [r for r in planned if record_key(r.key, ident.key) not in done]
         drive = DriveRun(ident, tuple(r for r in stored if r.setting == ident.key), base.original,
                          rope.capacity(base), cfg.batch_size, store.append, log)
-        units = {s.name: s.drive_pending(drive) for s in cfg.suites if s.drives_backend}
-        driving = [s for s in cfg.suites if units.get(s.name)]
+        units = {s.name: s.drive_pending(drive) for s in drivers}
+        driving = [s for s in drivers if units[s.name]]
         if not pending and not driving:
             log(f"[{rope.label}] all {len(planned)} samples already stored")
             continue

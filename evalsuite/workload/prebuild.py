@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from evalsuite.suite import Suite
+from evalsuite.suite import Suite, SuiteBase
 from evalsuite.types import EvalError
 from evalsuite.workload import cache as workload
 from evalsuite.workload.tokenization import Tokenizer
@@ -32,7 +32,7 @@ class WorkloadPart:
     key: str
 
 
-def parts_for(suites: list[Suite], tok: Tokenizer, lengths: Sequence[int]) -> list[WorkloadPart]:
+def parts_for(suites: Sequence[SuiteBase], tok: Tokenizer, lengths: Sequence[int]) -> list[WorkloadPart]:
     """Cache entries in serving order: suite, length, then the suite's parts."""
     out = []
     for suite in suites:

@@ -31,9 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from evalsuite.config.options import option
 from evalsuite.run.logs import engine_output
-from evalsuite.suite import DriveRun, Suite, SuiteConfig
-from evalsuite.types import EvalError, Record, Request, Result, SampleScore
-from evalsuite.workload.tokenization import Tokenizer
+from evalsuite.suite import DriveRun, DrivingSuite, SuiteConfig
+from evalsuite.types import EvalError, Record
 
 from . import catalog
 from .results import LmevalCell, LmevalSample, to_records
@@ -50,7 +49,7 @@ class LmevalOptions:
                                  minimum=0)
 
 
-class LmevalSuite(Suite):
+class LmevalSuite(DrivingSuite):
     name = "lmeval"
     version = 1
     subtasks = ()                    # any task, group or tag lm-eval knows: checked by prepare()
@@ -58,7 +57,6 @@ class LmevalSuite(Suite):
                    "setting; scores and stderr are lm-eval's")
     metric = "lm-eval metric"
     score_range = None               # lm-eval metrics are not all percentages
-    drives_backend = True
     report_order = 60
     Options = LmevalOptions
 
@@ -71,17 +69,8 @@ class LmevalSuite(Suite):
         self._units: list[catalog.Unit] | None = None
         self._manager: Any = None
 
-    def parts(self) -> list[Suite]:
-        return []                    # no cached requests: lm-eval builds its own
-
     def planned_samples(self) -> int:
         return 0                     # not per length (see the module docstring)
-
-    def requests(self, tok: Tokenizer, length: int) -> list[Request]:
-        return []
-
-    def score(self, request: Request, result: Result) -> SampleScore:
-        raise NotImplementedError("lm-eval scores its own samples")
 
     def prepare(self) -> None:
         if self._units is not None:
@@ -96,12 +85,7 @@ class LmevalSuite(Suite):
         return [u for u in self._units if u.digest not in done]
 
     def drive_pending(self, run: DriveRun) -> int:
-        from .models import ADAPTERS
-        pending = self._pending(run)
-        if pending and run.identity.backend not in ADAPTERS:
-            raise EvalError(f"the lmeval suite runs on the backends {', '.join(ADAPTERS)}, "
-                            f"not {run.identity.backend!r}")
-        return len(pending)
+        return len(self._pending(run))
 
     def drive(self, backend: Any, run: DriveRun) -> int:
         from lm_eval import simple_evaluate

@@ -75,15 +75,15 @@ def import_vllm_wrapper() -> Any:
     return vllm_causallms
 
 
-def hf_lm(backend: Any, max_length: int, batch_size: int) -> Any:
+def hf_lm(backend: Any, net: Any, max_length: int, batch_size: int) -> Any:
     from lm_eval.models.huggingface import HFLM
-    return HFLM(pretrained=backend.net, tokenizer=backend.tok.hf, max_length=max_length, batch_size=batch_size)
+    return HFLM(pretrained=net, tokenizer=backend.tok.hf, max_length=max_length, batch_size=batch_size)
 
 
-def vllm_lm(backend: Any, max_length: int, batch_size: int) -> Any:
-    """lm-eval's VLLM wrapper over the engine that serves prompts of `max_length` tokens."""
+def vllm_lm(backend: Any, engine: Any, max_length: int, batch_size: int) -> Any:
+    """lm-eval's VLLM wrapper over the backend's loaded engine. The wrapper builds its own `vllm.LLM`
+    and takes no engine, so while it is built here its module's `LLM` hands back the loaded one."""
     module = import_vllm_wrapper()
-    engine = backend._engine(backend.engine_key(max_length))     # loaded once, shared with the other suites
 
     def loaded_engine(**_engine_args: Any) -> Any:
         return engine
@@ -105,10 +105,9 @@ def tokenizer_source(model: str) -> str:
     return str(meta_dir(model)) if is_gguf(model) else model
 
 
-def endpoint_lm(backend: Any, max_length: int, batch_size: int) -> Any:
-    """lm-eval's local-completions model over the server(s) of an endpoint backend."""
+def endpoint_lm(backend: Any, client: Any, max_length: int, batch_size: int) -> Any:
+    """lm-eval's local-completions model over the server(s) of an endpoint client."""
     from lm_eval.models.openai_completions import LocalCompletionsAPI
-    client = backend.serve(backend.engine_key(max_length)) if backend.name == "vllm-server" else backend
     options, key = client.options, client.options.api_key()
     return LocalCompletionsAPI(base_url=client.pool.urls[0] + "/v1/completions", model=client.facts.model,
                                tokenizer=tokenizer_source(backend.model), revision=backend.revision or "main",
@@ -119,12 +118,12 @@ def endpoint_lm(backend: Any, max_length: int, batch_size: int) -> Any:
                                header={"Authorization": f"Bearer {key}"} if key else None)
 
 
-ADAPTERS = {"hf": hf_lm, "vllm": vllm_lm, "openai": endpoint_lm, "vllm-server": endpoint_lm}
+ADAPTERS = {"transformers": hf_lm, "vllm": vllm_lm, "completions": endpoint_lm}
 
 
 def lm_for(backend: Any, max_length: int, batch_size: int) -> Any:
-    """The lm-eval model over a loaded backend (one per backend: the engine is not loaded again)."""
-    make = ADAPTERS.get(backend.name)
-    if make is None:
-        raise EvalError(f"the lmeval suite runs on the backends {', '.join(ADAPTERS)}, not {backend.name!r}")
-    return make(backend, max_length, batch_size)
+    """The lm-eval model over what the backend has loaded (the engine is not loaded again)."""
+    loaded = backend.loaded_model(max_length)
+    if loaded is None:
+        raise EvalError(f"the lmeval suite needs a backend that exposes its loaded model; {backend.name!r} does not")
+    return ADAPTERS[loaded.kind](backend, loaded.handle, max_length, batch_size)

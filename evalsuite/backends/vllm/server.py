@@ -33,7 +33,7 @@ from typing import IO, Any
 
 import httpx
 
-from evalsuite.backends.base import QueuedBackend
+from evalsuite.backends.base import LoadedModel, QueuedBackend
 from evalsuite.backends.endpoints import RetryPolicy
 from evalsuite.backends.openai import EndpointOptions, OpenAIBackend
 from evalsuite.backends.vllm import common
@@ -249,11 +249,11 @@ class VLLMServerBackend(QueuedBackend):
         self._record_load(f"{len(self._servers)} x vllm-server {key.describe()[5:]}", time.perf_counter() - started)
         return self._client
 
-    def serve(self, key: EngineKey) -> OpenAIBackend:
-        """Start `key`'s servers and hand back their endpoint client, for a caller that sends its
-        own requests (the lmeval suite's local-completions model); they run until the next key
+    def loaded_model(self, max_length: int) -> LoadedModel:
+        """Start the servers for `max_length` and hand back their endpoint client, for a suite that
+        sends its own requests (lm-eval's local-completions model); they run until the next key
         starts or the backend closes."""
-        return self._start(key)
+        return LoadedModel("completions", self._start(self.engine_key(max_length)))
 
     def _stop(self) -> None:
         if self._client is not None:
