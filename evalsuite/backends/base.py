@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -31,11 +31,34 @@ class LoadedModel:
     handle: Any
 
 
+@dataclass(frozen=True)
+class BackendFlag:
+    """A `evalsuite run` flag a backend declares, as suites declare their options. Backends may share
+    a flag (--concurrency); the first declaration's help and type are used."""
+
+    name: str                                   # "endpoint" -> --endpoint, args.endpoint
+    help: str
+    type: Callable[[str], Any] | None = None
+    repeat: bool = False                        # repeatable: a list of values
+    metavar: str | None = None
+
+    @property
+    def dest(self) -> str:
+        return self.name.replace("-", "_")
+
+
 class Backend(ABC):
     """One backend per (model, RoPE setting); every suite and length goes through it."""
 
     name: ClassVar[str]
     default_batch_size: ClassVar[int] = 8
+    flags: ClassVar[tuple[BackendFlag, ...]] = ()     # its own `evalsuite run` flags
+
+    @classmethod
+    def options_from(cls, given: dict[str, Any]) -> Any:
+        """The backend's typed options from the values of its flags the user gave (by dest; flags not
+        given are absent), checked before anything is built; None: a backend without options."""
+        return None
 
     def __init__(self, model: str, rope: RopeSpec, base: BaseRope, max_length: int,
                  tok: Tokenizer, dtype: str = "auto", *, revision: str | None = None,

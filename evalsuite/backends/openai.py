@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalsuite.backends.base import LoadedModel, QueuedBackend, check_dtype
+from evalsuite.backends.base import BackendFlag, LoadedModel, QueuedBackend, check_dtype
 from evalsuite.backends.endpoints import EndpointPool, Job, RetryPolicy
+from evalsuite.config.options import positive_seconds, whole_number
 from evalsuite.types import EvalError, Generation, LogprobResult, Request, Result
 from evalsuite.workload.tokenization import Tokenizer
 
@@ -58,6 +59,38 @@ class EndpointOptions:
 
     def pool(self) -> EndpointPool:
         return EndpointPool(self.endpoints, self.concurrency, self.request_timeout, self.api_key(), self.retry)
+
+
+# the endpoint client's flags, shared with vllm-server (whose servers it talks to)
+CLIENT_FLAGS = (
+    BackendFlag("concurrency", "requests in flight per endpoint (default 8; vllm-server: 64)",
+                whole_number("--concurrency", 1)),
+    BackendFlag("request-timeout", "seconds per request before it is retried (default 600)",
+                positive_seconds("--request-timeout")),
+    BackendFlag("retries", "tries of a failing request on one endpoint beyond the first before the endpoint "
+                "counts as dead (default 6)", whole_number("--retries", 0)),
+)
+OPENAI_FLAGS = (
+    BackendFlag("endpoint", "an OpenAI-compatible completions server (vllm serve, SGLang), e.g. "
+                "http://127.0.0.1:8000; repeatable: all endpoints share one work queue", repeat=True, metavar="URL"),
+    *CLIENT_FLAGS,
+    BackendFlag("api-key-env", "the environment variable holding the API key", metavar="NAME"),
+    BackendFlag("retry-delay", "the first retry delay in seconds, doubling per failure up to 30 s, with jitter "
+                "(default 1)", positive_seconds("--retry-delay")),
+)
+
+
+def endpoint_options(given: dict[str, Any]) -> EndpointOptions:
+    """EndpointOptions from the openai backend's flags, checked (a missing key variable too)."""
+    if not given.get("endpoint"):
+        raise EvalError("--backend openai needs --endpoint URL (repeatable)")
+    default = RetryPolicy()
+    retry = RetryPolicy(retries=given.get("retries", default.retries),
+                        backoff=given.get("retry_delay", default.backoff))
+    options = EndpointOptions(tuple(given["endpoint"]), given.get("concurrency", 8),
+                              float(given.get("request_timeout", 600)), given.get("api_key_env"), retry)
+    options.api_key()                  # a missing variable fails now, before anything is built
+    return options
 
 
 @dataclass(frozen=True)
@@ -126,6 +159,11 @@ def _version(pool: EndpointPool, url: str, answer: Any) -> str:
 class OpenAIBackend(QueuedBackend):
     name = "openai"
     default_batch_size = 64            # records per store append; the queue itself never waits for a batch
+    flags = OPENAI_FLAGS
+
+    @classmethod
+    def options_from(cls, given: dict[str, Any]) -> EndpointOptions:
+        return endpoint_options(given)
 
     def __init__(self, *args: Any, options: EndpointOptions | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

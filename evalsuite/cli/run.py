@@ -4,14 +4,15 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
+from evalsuite.backends.base import BackendFlag
 from evalsuite.config import engine_args
 from evalsuite.config.lengths import parse_lengths
 from evalsuite.config.options import add_suite_flags, given_options, suite_options, whole_number
 from evalsuite.config.run_config import RunConfig
 from evalsuite.config.vocab import BEYOND_CAPACITY, DTYPES, TEMPLATES
-from evalsuite.plugins import backend_class, suite_classes
+from evalsuite.plugins import BACKENDS, backend_class, backend_names, suite_classes
 from evalsuite.rope import RopeSpec
 from evalsuite.suite import SuiteConfig, parse_suites
 from evalsuite.types import EvalError
@@ -19,18 +20,6 @@ from evalsuite.types import EvalError
 
 def _positive(name: str) -> Callable[[str], int]:
     return whole_number(f"--{name}", 1)
-
-
-def _positive_seconds(name: str) -> Callable[[str], float]:
-    def conv(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"--{name} must be a number of seconds, got {text!r}") from None
-        if not 0 < value < float("inf"):
-            raise argparse.ArgumentTypeError(f"--{name} must be positive and finite, got {text}")
-        return value
-    return conv
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -47,26 +36,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--revision", help="hub revision (branch, tag or commit) of --model")
     r.add_argument("--label", action="append", help="each --model's name in tables and reports, in the same "
                    "order (default: its shortest unique path)")
-    r.add_argument("--backend", help="hf (default), vllm or openai (with --endpoint)")
+    r.add_argument("--backend", help=f"{', '.join(backend_names())} (default: hf)")
     r.add_argument("--engine-arg", action="append", metavar="KEY=VALUE",
                    help="a vLLM engine argument for the vllm backends, repeatable: tensor_parallel_size=2, "
                         "enable_prefix_caching=true, gpu_memory_utilization=0.85, ... (checked by vLLM's parser)")
-    r.add_argument("--gpus", metavar="LIST", help="--backend vllm-server: the GPUs to use, e.g. 0,1,2,3; one server "
-                   "per tensor_parallel_size x pipeline_parallel_size of them, all sharing one work queue")
-    r.add_argument("--endpoint", action="append", metavar="URL",
-                   help="--backend openai: an OpenAI-compatible completions server (vllm serve, SGLang), e.g. "
-                        "http://127.0.0.1:8000; repeatable: all endpoints share one work queue")
-    r.add_argument("--concurrency", type=_positive("concurrency"),
-                   help="--backend openai: requests in flight per endpoint (default 8)")
-    r.add_argument("--request-timeout", type=_positive_seconds("request-timeout"),
-                   help="--backend openai: seconds per request before it is retried (default 600)")
-    r.add_argument("--api-key-env", metavar="NAME",
-                   help="--backend openai: the environment variable holding the API key")
-    r.add_argument("--retries", type=int, help="--backend openai: tries of a failing request on one endpoint beyond "
-                   "the first before the endpoint counts as dead (default 6)")
-    r.add_argument("--retry-delay", type=_positive_seconds("retry-delay"),
-                   help="--backend openai: the first retry delay in seconds, doubling per failure up to 30 s, "
-                        "with jitter (default 1)")
     r.add_argument("--samples", type=_positive("samples"), help="samples per task and length (NIAH: per cell)")
     r.add_argument("--seed", type=int, help="sample seed (default: each suite's own, 0; RULER 42)")
     r.add_argument("--template", choices=TEMPLATES,
@@ -90,6 +63,36 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="file (default): the engines' own output goes to <out>/engine.log; show: to the terminal")
     r.add_argument("--no-report", action="store_true", help="skip report.html (summary.csv is always written)")
     add_suite_flags(r, suite_classes())
+    add_backend_flags(r)
+
+
+def _backend_flags() -> dict[str, tuple[BackendFlag, list[str]]]:
+    """Every backend's flags by dest, with the backends that declare each."""
+    flags: dict[str, tuple[BackendFlag, list[str]]] = {}
+    for name, cls in BACKENDS.all().items():
+        for flag in cls.flags:
+            flags.setdefault(flag.dest, (flag, []))[1].append(name)
+    return flags
+
+
+def add_backend_flags(parser: argparse.ArgumentParser) -> None:
+    for flag, owners in _backend_flags().values():
+        typed: dict[str, Any] = {"type": flag.type} if flag.type else {}
+        parser.add_argument(f"--{flag.name}", metavar=flag.metavar, action="append" if flag.repeat else "store",
+                            help=f"--backend {' or '.join(owners)}: {flag.help}", **typed)
+
+
+def backend_options(args: argparse.Namespace, backend: str) -> Any:
+    """The chosen backend's options from its flags; another backend's flag is a one-line error."""
+    flags = _backend_flags()
+    given = {dest: getattr(args, dest) for dest in flags if getattr(args, dest, None) is not None}
+    foreign = [dest for dest in given if backend not in flags[dest][1]]
+    if foreign:
+        owners = sorted({o for dest in foreign for o in flags[dest][1]})
+        names = ", ".join(f"--{flags[dest][0].name}" for dest in foreign)
+        raise EvalError(f"{names} {'goes' if len(foreign) == 1 else 'go'} with --backend {' or '.join(owners)} "
+                        f"(this run uses --backend {backend})")
+    return BACKENDS.get(backend).options_from(given)
 
 
 MATRIX_FLAGS = ("model", "rope", "suite", "lengths", "label", "revision", "samples", "seed", "template", "dtype",
@@ -160,46 +163,8 @@ def _flag_configs(args: argparse.Namespace, out: Path | None) -> list[RunConfig]
         beyond_capacity="run" if args.force else args.beyond_capacity or "skip", max_samples=args.max_samples,
         progress=not (args.no_progress or args.quiet), report=not args.no_report, quiet=args.quiet,
         engine_logs=args.engine_logs, options=given_options(args, classes),
-        engine_args=engine_args.parse(args.engine_arg or []), backend_options=_backend_options(args, backend))
+        engine_args=engine_args.parse(args.engine_arg or []), backend_options=backend_options(args, backend))
         for i, model in enumerate(models)]
     if len(cfgs) > 1 and out is None:
         cfgs = shared_out(cfgs)
     return cfgs
-
-
-def _backend_options(args: argparse.Namespace, backend: str) -> object:
-    """A server backend's options: ServerOptions for vllm-server, EndpointOptions for openai."""
-    if backend != "vllm-server":
-        if args.gpus is not None:
-            raise EvalError(f"--gpus goes with --backend vllm-server (this run uses --backend {backend})")
-        return _endpoint_options(args, backend)
-    given = [f"--{f}" for f in ("endpoint", "api-key-env", "retry-delay") if getattr(args, f.replace("-", "_"))]
-    if given:
-        raise EvalError(f"{', '.join(given)} go with --backend openai: vllm-server starts its own servers")
-    from evalsuite.backends.vllm.server import server_options
-    return server_options(args.gpus, args.concurrency, args.request_timeout, args.retries)
-
-
-ENDPOINT_FLAGS = ("endpoint", "concurrency", "request_timeout", "api_key_env", "retries", "retry_delay")
-
-
-def _endpoint_options(args: argparse.Namespace, backend: str) -> object:
-    """EndpointOptions for --backend openai; the endpoint flags with another backend are an error."""
-    given = [f"--{f.replace('_', '-')}" for f in ENDPOINT_FLAGS if getattr(args, f, None) is not None]
-    if backend != "openai":
-        if given:
-            raise EvalError(f"{', '.join(given)} go with --backend openai (this run uses --backend {backend})")
-        return None
-    from evalsuite.backends.endpoints import RetryPolicy
-    from evalsuite.backends.openai import EndpointOptions
-    if not args.endpoint:
-        raise EvalError("--backend openai needs --endpoint URL (repeatable)")
-    if args.retries is not None and args.retries < 0:
-        raise EvalError(f"--retries must not be negative, got {args.retries}")
-    retry = RetryPolicy()
-    retry = RetryPolicy(retries=retry.retries if args.retries is None else args.retries,
-                        backoff=retry.backoff if args.retry_delay is None else args.retry_delay)
-    options = EndpointOptions(tuple(args.endpoint), args.concurrency or 8, float(args.request_timeout or 600),
-                              args.api_key_env, retry)
-    options.api_key()                  # a missing variable fails now, before anything is built
-    return options

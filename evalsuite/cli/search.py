@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from evalsuite.config.vocab import DTYPES
+from evalsuite.plugins import BACKENDS
 from evalsuite.search.driver import DEFAULT_BUDGET, search
 from evalsuite.types import EvalError
 
@@ -21,7 +22,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data-seed", type=int, default=0, help="seed of the documents and needles the fitness uses")
     p.add_argument("--samples", type=int, default=2, help="documents in the fitness (default 2)")
     p.add_argument("--depths", type=int, default=4, help="needle depths per document (default 4)")
-    p.add_argument("--backend", choices=["hf", "vllm"], default="hf")
+    # the in-process backends (those that need no flags of their own: hf, vllm)
+    p.add_argument("--backend", choices=[n for n, cls in BACKENDS.all().items() if not cls.flags], default="hf")
     p.add_argument("--dtype", default="auto", choices=DTYPES)
     p.add_argument("--out", help="run directory (default: runs/search-<model>-<s>x-<target>-<backend>-s<seed>)")
     p.add_argument("--find-rcd", action="store_true",

@@ -50,6 +50,19 @@ def whole_number(flag: str, minimum: int) -> Callable[[str], int]:
     return conv
 
 
+def positive_seconds(flag: str) -> Callable[[str], float]:
+    """An argparse type for a duration flag: a positive, finite number of seconds, one-line errors."""
+    def conv(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} must be a number of seconds, got {text!r}") from None
+        if not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError(f"{flag} must be positive and finite, got {text}")
+        return value
+    return conv
+
+
 def base_type(hint: Any) -> type:
     """int for `int` and `int | None`; the one plain type an option may have."""
     args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]

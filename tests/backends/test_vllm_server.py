@@ -96,7 +96,7 @@ def test_server_flags_belong_to_their_backend(tmp_path):
     res = run_in_process(["run", "--gpus", "0,1", *SMALL, "--out", str(tmp_path / "o")], tmp_path)
     assert res.returncode == 2 and "--gpus goes with --backend vllm-server" in res.stderr
     res = run_in_process(["run", "--backend", "vllm-server", "--endpoint", "http://127.0.0.1:1", *SMALL], tmp_path)
-    assert res.returncode == 2 and "--endpoint go with --backend openai" in res.stderr
+    assert res.returncode == 2 and "--endpoint goes with --backend openai" in res.stderr
     res = run_in_process(["run", "--backend", "hf", "--engine-arg", "enable_prefix_caching=true", *SMALL], tmp_path)
     assert res.returncode == 2 and "the hf backend takes no --engine-arg" in res.stderr
     assert not (tmp_path / "o").exists()

@@ -33,9 +33,9 @@ from typing import IO, Any
 
 import httpx
 
-from evalsuite.backends.base import LoadedModel, QueuedBackend
+from evalsuite.backends.base import BackendFlag, LoadedModel, QueuedBackend
 from evalsuite.backends.endpoints import RetryPolicy
-from evalsuite.backends.openai import EndpointOptions, OpenAIBackend
+from evalsuite.backends.openai import CLIENT_FLAGS, EndpointOptions, OpenAIBackend
 from evalsuite.backends.vllm import common
 from evalsuite.backends.vllm.common import EngineKey
 from evalsuite.config import engine_args as eargs
@@ -188,6 +188,14 @@ def _stop_all() -> None:
 class VLLMServerBackend(QueuedBackend):
     name = "vllm-server"
     default_batch_size = 64            # records per store append; the servers' queue never waits for a batch
+    flags = (BackendFlag("gpus", "the GPUs to use, e.g. 0,1,2,3; one server per tensor_parallel_size x "
+                         "pipeline_parallel_size of them, all sharing one work queue", metavar="LIST"),
+             *CLIENT_FLAGS)
+
+    @classmethod
+    def options_from(cls, given: dict[str, Any]) -> ServerOptions:
+        return server_options(given.get("gpus"), given.get("concurrency"), given.get("request_timeout"),
+                              given.get("retries"))
 
     def __init__(self, *args: Any, options: ServerOptions | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
