@@ -66,11 +66,8 @@ class DriveRun:
 
     def record(self, sample_key: str, **fields: Any) -> Record:
         """A record of this setting: the identity fields filled in, keyed like every other record."""
-        i = self.identity
-        return Record(key=record_key(sample_key, i.key), setting=i.key, model=i.model, revision=i.revision,
-                      label=i.label, backend=i.backend, engine=i.engine, dtype=i.dtype, template=i.template,
-                      rope=i.rope, rope_name=i.rope_name, length=self.length, capacity=self.capacity,
-                      trained_length=self.length, **fields)
+        return Record(key=record_key(sample_key, self.identity.key), **self.identity.record_fields(),
+                      length=self.length, capacity=self.capacity, trained_length=self.length, **fields)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,11 @@ needs beyond the common fields travels in its own frozen `Payload` subclass
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Sequence, TypeVar, Union
 
@@ -202,7 +205,7 @@ class Record:
         if unknown or missing:
             raise EvalError(f"{where} has unknown fields {sorted(unknown)} / lacks {sorted(missing)}: it was "
                             "written by another evalsuite version; use a new --out")
-        for name, kinds in _RECORD_TYPES.items():
+        for name, kinds in _record_types().items():
             value = d.get(name)
             if name in d and not isinstance(value, kinds) or isinstance(value, bool) and bool not in kinds:
                 raise EvalError(f"{where}: field {name!r} has the wrong type ({type(value).__name__})")
@@ -228,13 +231,17 @@ def _required(f: dataclasses.Field) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 
 
-_NUM = (int, float)
-_RECORD_TYPES: dict[str, tuple[type, ...]] = {
-    "key": (str,), "setting": (str,), "model": (str,), "revision": (str,), "label": (str, type(None)),
-    "backend": (str,), "engine": (str,), "dtype": (str,), "template": (str,), "rope": (str,), "suite": (str,),
-    "task": (str,), "length": (int,), "index": (int,), "depth": (int, float, type(None)), "seed": (int,),
-    "prompt_tokens": (int,), "output": (str,), "score": _NUM, "seconds": _NUM, "references": (list,),
-    "payload": (dict, type(None)), "detail": (dict, type(None)), "capacity": (int, type(None)),
-    "rope_name": (str, type(None)), "trained_length": (int, type(None)),
-}
+@functools.cache
+def _record_types() -> dict[str, tuple[type, ...]]:
+    """The JSON types each Record field may have, read from its annotation (one list: the class):
+    a float also takes an int, a tuple is a JSON list; `extras` is checked on its own."""
+    json_kind = {float: (int, float), tuple: (list,), dict: (dict,), str: (str,), int: (int,),
+                 type(None): (type(None),)}
+    out: dict[str, tuple[type, ...]] = {}
+    for name, hint in typing.get_type_hints(Record).items():
+        if name == "extras" or typing.get_origin(hint) is ClassVar:
+            continue
+        parts = typing.get_args(hint) if typing.get_origin(hint) in (Union, types.UnionType) else (hint,)
+        out[name] = tuple(k for p in parts for k in json_kind[typing.get_origin(p) or p])
+    return out
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from evalsuite.types import EvalError
 
@@ -61,6 +61,14 @@ class RunIdentity:
     def to_json(self) -> dict:
         return {**asdict(self), "key": self.key}
 
+    def record_fields(self) -> dict[str, Any]:
+        """What every record of this setting repeats of it (its key as `setting`, and the fields a
+        reader needs to tell settings apart without run.json): the one list of them."""
+        return {"setting": self.key, **{f: getattr(self, f) for f in RECORDED}}
+
+
+RECORDED = ("model", "revision", "label", "backend", "engine", "dtype", "template", "rope", "rope_name")
+
 
 def record_key(request_key: str, identity_key: str) -> str:
     return hashlib.sha256(f"{request_key}|{identity_key}".encode()).hexdigest()[:24]
@@ -82,6 +90,11 @@ class SettingFacts:
     rope_name: str | None = None         # shown instead of rope where given
     capacity: int | None = None          # not part of the label: facts for charts
     trained_length: int | None = None
+
+    @classmethod
+    def of(cls, record: Any) -> SettingFacts:
+        """A record's setting facts (a Record: its identity fields, capacity and trained length)."""
+        return cls(record.setting, **{f.name: getattr(record, f.name) for f in fields(cls) if f.name != "key"})
 
 
 def _suffixes(paths: list[str]) -> dict[str, str]:

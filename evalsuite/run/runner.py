@@ -270,10 +270,8 @@ def _stopped(req: Request, res: Result) -> Result:
 def _record(req: Request, res: Result, suite: Suite, ident: RunIdentity, capacity: int, trained: int) -> Record:
     scored = suite.score(req, res)
     return Record(
-        key=record_key(req.key, ident.key), setting=ident.key, model=ident.model, revision=ident.revision,
-        label=ident.label, backend=ident.backend, engine=ident.engine, dtype=ident.dtype, template=ident.template,
-        rope=ident.rope, rope_name=ident.rope_name, suite=req.suite, task=req.task, length=req.length,
-        index=req.index, depth=req.depth,
+        key=record_key(req.key, ident.key), **ident.record_fields(), suite=req.suite, task=req.task,
+        length=req.length, index=req.index, depth=req.depth,
         seed=req.seed, prompt_tokens=len(req.prompt_ids), output=res.text if isinstance(res, Generation) else "",
         score=scored.score, seconds=round(res.seconds, 6), references=req.references, extras=scored.extras,
         payload=req.payload.to_json() if req.payload is not None else None,

@@ -39,8 +39,7 @@ class ScoreCell:
 
 
 def facts_of(r: Record) -> SettingFacts:
-    return SettingFacts(r.setting, r.model, r.revision, r.label, r.backend, r.engine, r.dtype, r.template, r.rope,
-                        r.rope_name, r.capacity, r.trained_length)
+    return SettingFacts.of(r)
 
 
 def labels_of(records: Iterable[Record]) -> dict[str, str]:
