@@ -4,9 +4,9 @@ Why: a score table says which setting won; this view says what each one did to t
 pairs (PI scales all, NTK/YaRN the slow ones, LongRoPE whatever its file says) and where the
 critical dimension lies, i.e. the first pair whose period exceeds the trained length
 (LongRoPE2's theoretical one, and the real one when `evalsuite search --find-rcd` measured it).
-Factors come from the setting labels and the model's config.json (evalsuite.search.factors);
-LongRoPE arrays, which labels only carry as a hash, from the factor files named in the runs'
-commands, `evalsuite search` outputs in the run directories, or JSON files beside the model.
+Factors come from each setting's RoPE class (`RopeSpec.factors`) and the model's config.json;
+LongRoPE arrays, which labels only carry as a hash, from the runs' run.json (which keeps each
+setting whole), `evalsuite search` outputs in the run directories, or JSON files beside the model.
 A setting whose factors or model config cannot be read is left out and named in the note.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evalsuite.rope import BaseRope, RopeSpec, _split_params
+from evalsuite.rope import BaseRope, RopeSpec
 from evalsuite.types import EvalError, Record
 
 if TYPE_CHECKING:
@@ -40,28 +40,23 @@ def _model_base(model: str) -> BaseRope | None:
         return None
 
 
-def _file_specs(run_dirs: list[Path], models: set[str]) -> dict[str, RopeSpec]:
-    """LongRoPE settings that can be rebuilt from files, by label."""
+def _run_specs(run_dirs: list[Path], models: set[str]) -> dict[str, RopeSpec]:
+    """Settings rebuilt whole (LongRoPE factor arrays included) by label: from run.json, which keeps
+    each setting, and from factor files a search left in the run directories or beside the models."""
+    out: dict[str, RopeSpec] = {}
     paths: list[Path] = []
     for d in run_dirs:
         try:
-            info = json.loads((d / "run.json").read_text())
-            commands = info.get("commands") or [info.get("argv", [])]
-        except (OSError, ValueError, AttributeError):
-            commands = []
-        for argv in commands:
-            for i, a in enumerate(argv):
-                text = argv[i + 1] if a == "--rope" and i + 1 < len(argv) else a[7:] if a.startswith("--rope=") else ""
-                for part in _split_params(text.partition(":")[2]) if text.startswith("longrope") else []:
-                    k, _, v = part.partition("=")
-                    if k.strip() == "file":
-                        p = Path(v.strip())
-                        paths += [p] if p.is_absolute() else [Path.cwd() / p, d / p, *(q / p for q in d.parents)]
+            identities = json.loads((d / "run.json").read_text()).get("identities", [])
+            for ident in identities:
+                spec = RopeSpec.from_json(ident["rope_setting"])
+                out.setdefault(spec.label, spec)
+        except (OSError, ValueError, AttributeError, KeyError, TypeError, EvalError):
+            pass                                 # an older or damaged run.json: no settings from it
         paths += [d / "factors.json", *sorted(d.glob("*/factors.json"))]
     for m in models:
         if Path(m).is_dir():
             paths += sorted(Path(m).glob("*.json"))
-    out: dict[str, RopeSpec] = {}
     for p in dict.fromkeys(paths):
         if p.is_file() and p.name not in ("config.json", "tokenizer.json", "tokenizer_config.json"):
             try:
@@ -94,14 +89,15 @@ def rope_figures(run_dirs: list[Path], records: list[Record], labels: dict[str, 
     import numpy as np
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
-    from evalsuite.search.factors import setting_factors, theoretical_critical_dim, wavelengths
+    from evalsuite.rope.factors import wavelengths
+    from evalsuite.search.factors import theoretical_critical_dim
 
     from .export import slug
     from .figures import plain, plt, style
     settings: dict[str, Record] = {}
     for r in records:
         settings.setdefault(r.setting, r)
-    files = _file_specs(run_dirs, {r.model for r in settings.values()})
+    files = _run_specs(run_dirs, {r.model for r in settings.values()})
     real, searched = _search_facts(run_dirs)
     out = []
     for model in sorted({r.model for r in settings.values()}):
@@ -114,7 +110,7 @@ def rope_figures(run_dirs: list[Path], records: list[Record], labels: dict[str, 
                 continue
             try:
                 spec = files.get(r.rope) or RopeSpec.parse(r.rope)
-                f = setting_factors(spec, base, r.length)
+                f = spec.factors(base, r.length)
             except EvalError:
                 f = np.asarray(searched[r.rope]) if r.rope in searched else None
             if f is None or len(f) != base.dim // 2:

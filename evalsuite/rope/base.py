@@ -7,10 +7,13 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from evalsuite.plugins import ROPE_METHODS
 from evalsuite.types import EvalError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MAX_FACTOR = 1e4          # largest scale factor (and any other float parameter) accepted
 MAX_THETA = 1e12          # largest rope_theta accepted
@@ -150,6 +153,11 @@ class RopeSpec(ABC):
     required: ClassVar[frozenset[str]] = frozenset()
     shrinks: ClassVar[bool] = False                    # may factor be below 1?
 
+    def factors(self, base: BaseRope, length: int | None = None) -> np.ndarray | None:
+        """Per rotary pair, how much this setting stretches its wavelength at context `length`
+        (evalsuite.rope.factors); None for a method that is not one array of factors."""
+        return None
+
     # ---- parsing -------------------------------------------------------------
     @classmethod
     def parse(cls, text: str) -> RopeSpec:
@@ -225,6 +233,18 @@ class RopeSpec(ABC):
 
     def label_extra(self) -> list[str]:
         return []
+
+    def to_json(self) -> dict[str, Any]:
+        """The whole setting (factor arrays included), as run.json keeps it: `from_json` rebuilds it
+        without the command line or the factor file."""
+        params = {k: list(v) if isinstance(v, tuple) else v for k, v in self.params}
+        return {"method": self.method, "params": params, "source": self.source}
+
+    @staticmethod
+    def from_json(d: dict[str, Any]) -> RopeSpec:
+        cls = ROPE_METHODS.get(str(d["method"]))
+        params = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in dict(d["params"]).items()))
+        return cls(params, d.get("source"))
 
     @property
     def name(self) -> str:

@@ -8,6 +8,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from evalsuite.rope.base import (
     BaseRope,
     RopeSpec,
@@ -17,6 +19,7 @@ from evalsuite.rope.base import (
     dynamic_theta,
     register,
 )
+from evalsuite.rope.factors import llama3_factors, ntk_factors, pi_factors, theta_factors, yarn_factors
 from evalsuite.types import EvalError
 
 
@@ -32,6 +35,10 @@ class NoRope(RopeSpec):
     def rope_parameters(self, base: BaseRope) -> dict[str, Any]:
         return base.own_parameters()
 
+    def factors(self, base: BaseRope, length: int | None = None) -> np.ndarray:
+        return np.ones(base.dim // 2)
+
+
 
 @register
 class PIRope(RopeSpec):
@@ -40,6 +47,10 @@ class PIRope(RopeSpec):
 
     def rope_parameters(self, base: BaseRope) -> dict[str, Any]:
         return {"rope_type": "linear", "rope_theta": base.theta, "factor": float(self.p["factor"])}
+
+    def factors(self, base: BaseRope, length: int | None = None) -> np.ndarray:
+        return pi_factors(base, float(self.p["factor"]))
+
 
 
 @register
@@ -51,6 +62,10 @@ class NTKRope(RopeSpec):
         d = base.dim
         theta = base.theta * float(self.p["factor"]) ** (d / (d - 2))
         return {"rope_type": "default", "rope_theta": _finite_theta(theta, self.method)}
+
+    def factors(self, base: BaseRope, length: int | None = None) -> np.ndarray:
+        return ntk_factors(base, float(self.p["factor"]))
+
 
 
 @register
@@ -81,6 +96,13 @@ class DynamicNTKRope(RopeSpec):
         overrides["max_position_embeddings"] = max(max_length, base.original)
         return overrides, max_model_len
 
+    def factors(self, base: BaseRope, length: int | None = None) -> np.ndarray:
+        """At `length` (default: the capacity): the theta transformers computes there."""
+        at = length or self.capacity(base)
+        theta = dynamic_theta(base.theta, base.dim, float(self.p["factor"]), self.original(base), at)
+        return theta_factors(base, theta)
+
+
 
 @register
 class YarnRope(RopeSpec):
@@ -103,6 +125,12 @@ class YarnRope(RopeSpec):
                "beta_fast": float(p.get("beta_fast", 32.0)), "beta_slow": float(p.get("beta_slow", 1.0))}
         out.update({k: float(p[k]) for k in ("mscale", "mscale_all_dim", "attention_factor") if k in p})
         return out
+
+    def factors(self, base: BaseRope, length: int | None = None) -> np.ndarray:
+        p = self.p
+        return yarn_factors(base, float(p["factor"]), self.original(base), float(p.get("beta_fast", 32.0)),
+                            float(p.get("beta_slow", 1.0)))
+
 
 
 @register
@@ -173,6 +201,11 @@ class LongRope(RopeSpec):
     def vllm_max_model_len(self, base: BaseRope, max_length: int, length: int) -> int:
         return min(max_length, self.original(base)) if length <= self.original(base) else max_length
 
+    def factors(self, base: BaseRope, length: int | None = None) -> np.ndarray | None:
+        """The long factors (what it uses past the original length); None if they do not fit the model."""
+        long = np.asarray(self.p["long"], dtype=np.float64)
+        return long if len(long) == base.dim // 2 else None
+
 
 def _read_factor_file(cls: type[RopeSpec], path: Path, params: dict[str, object]) -> None:
     """Fill params from a factors JSON or a checkpoint config.json; one-line errors name the field."""
@@ -200,6 +233,7 @@ def _read_factor_file(cls: type[RopeSpec], path: Path, params: dict[str, object]
         params[dst] = cls.check_number(dst, float(value), f"longrope factor file {path}: field {src}={value}")
 
 
+
 @register
 class Llama3Rope(RopeSpec):
     method, help = "llama3", "Llama-3 scaling: factor, low_freq_factor=1, high_freq_factor=4"
@@ -221,6 +255,12 @@ class Llama3Rope(RopeSpec):
                 "low_freq_factor": float(p.get("low_freq_factor", 1.0)),
                 "high_freq_factor": float(p.get("high_freq_factor", 4.0))}
 
+    def factors(self, base: BaseRope, length: int | None = None) -> np.ndarray:
+        p = self.p
+        return llama3_factors(base, float(p["factor"]), self.original(base), float(p.get("low_freq_factor", 1.0)),
+                              float(p.get("high_freq_factor", 4.0)))
+
+
 
 @register
 class ABFRope(RopeSpec):
@@ -233,3 +273,7 @@ class ABFRope(RopeSpec):
 
     def rope_parameters(self, base: BaseRope) -> dict[str, Any]:
         return {"rope_type": "default", "rope_theta": float(self.p["theta"])}
+
+    def factors(self, base: BaseRope, length: int | None = None) -> np.ndarray:
+        return theta_factors(base, float(self.p["theta"]))
+

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Sequence
 
+from evalsuite.rope import RopeSpec
 from evalsuite.run.identity import RunIdentity
 from evalsuite.run.store import write_atomic
 from evalsuite.suite import SuiteBase
@@ -97,9 +98,11 @@ def append_timing(out: Path, ident: RunIdentity, init_s: float, engine_loads: li
         f.write(json.dumps(row) + "\n")
 
 
-def write_run_json(out: Path, idents: list[RunIdentity], lengths: Sequence[int], suites: Sequence[SuiteBase]) -> None:
-    """The latest run's settings, plus every distinct command that wrote into this directory
-    (several commands may share one --out, one after another; the report lists them all)."""
+def write_run_json(out: Path, idents: list[RunIdentity], lengths: Sequence[int], suites: Sequence[SuiteBase],
+                   ropes: Sequence[RopeSpec]) -> None:
+    """The latest run's settings (each identity with its whole RoPE setting, factor arrays included),
+    plus every distinct command that wrote into this directory (several commands may share one
+    --out, one after another; the report lists them all)."""
     path = out / "run.json"
     try:
         previous = json.loads(path.read_text())
@@ -108,7 +111,8 @@ def write_run_json(out: Path, idents: list[RunIdentity], lengths: Sequence[int],
         commands = []
     if sys.argv[1:] not in commands:
         commands.append(sys.argv[1:])
-    info = {"identities": [i.to_json() for i in idents], "lengths": list(lengths),
+    info = {"identities": [{**i.to_json(), "rope_setting": r.to_json()} for i, r in zip(idents, ropes)],
+            "lengths": list(lengths),
             "suites": [{"name": s.name, "tasks": list(s.selected), "config": s.cfg.__dict__,
                         "options": s.opts.__dict__} for s in suites],
             "argv": sys.argv[1:], "commands": commands}

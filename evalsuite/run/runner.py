@@ -210,7 +210,7 @@ def _run_locked(cfg: RunConfig, out: Path, model: str, base: BaseRope, tok: Toke
     drivers = [s for s in cfg.suites if isinstance(s, DrivingSuite)]            # the others run themselves
     store = ResultStore(out)
     done = store.completed()
-    write_run_json(out, idents, cfg.lengths, cfg.suites)
+    write_run_json(out, idents, cfg.lengths, cfg.suites, cfg.ropes)
     log(f"workloads: {len(requests)} samples in {workload_s:.2f}s; store {out} holds {len(done)} records")
     timings = []
     stored = store.records() if drivers else []

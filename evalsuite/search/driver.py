@@ -28,7 +28,7 @@ import numpy as np
 from evalsuite.rope import MAX_FACTOR, BaseRope, RopeSpec
 from evalsuite.run.rundir import default_dir
 from evalsuite.search.evolution import Evolution, Factors, Outcome, Plan
-from evalsuite.search.factors import Bounds, ntk_factors, pi_factors, rcd, theoretical_critical_dim, yarn_factors
+from evalsuite.search.factors import Bounds, rcd, theoretical_critical_dim
 from evalsuite.types import EvalError
 
 DEFAULT_BUDGET = 160        # evaluations; about 17 min on the demo model at 4k on 2 CPU cores (see README)
@@ -95,18 +95,25 @@ class Fitness:
         return [PerplexitySuite.aggregate_records(by_rope.get(specs[c].label, [])) for c in cands]
 
 
+def method_factors(method: str, base: BaseRope, s: float, original: int) -> np.ndarray:
+    """A formula method's per-pair factors at scale s, from its RoPE class (RopeSpec.factors)."""
+    factors = RopeSpec.parse(f"{method}:factor={s!r},original={original}").factors(base)
+    assert factors is not None                      # pi, ntk and yarn are one array each
+    return factors
+
+
 def seed_factors(base: BaseRope, s: float, cut: int, original: int) -> list[tuple[str, np.ndarray]]:
     """The initial population's sources: PI, NTK, YaRN as they are, and NTK/YaRN with the
     critical-dimension correction at `cut` (LongRoPE2's NTK-rcd / YaRN-rcd)."""
-    ntk, yarn = ntk_factors(base, s), yarn_factors(base, s, original)
-    return [("pi", pi_factors(base, s)), ("ntk", ntk), ("yarn", yarn),
+    pi, ntk, yarn = (method_factors(m, base, s, original) for m in ("pi", "ntk", "yarn"))
+    return [("pi", pi), ("ntk", ntk), ("yarn", yarn),
             ("ntk-rcd", rcd(ntk, cut, s)), ("yarn-rcd", rcd(yarn, cut, s))]
 
 
 def find_rcd(fit: Fitness, base: BaseRope, s: float, method: str) -> tuple[int, list[dict[str, float]]]:
     """Sweep the cut point: the `method`-rcd factors at every cut 0..d/2, evaluated together;
     the real critical dimension is the cut with the lowest needle perplexity (ties: the lower cut)."""
-    source = ntk_factors(base, s) if method == "ntk" else yarn_factors(base, s, fit.original)
+    source = method_factors(method, base, s, fit.original)
     cands = [tuple(round(float(x), 6) for x in rcd(source, c, s)) for c in range(base.dim // 2 + 1)]
     values = fit(cands)
     sweep = [{"cut": c, "fitness": v} for c, v in enumerate(values)]

@@ -7,7 +7,7 @@ reproducibility and its resume behaviour are tested without an engine. As in Lon
 stays non-decreasing), `crossovers` children take each pair from one of two parents; a child
 already evaluated is never proposed again. Differences, on purpose: the initial population is
 built from several formula methods (not one init file), the search space is LongRoPE2's
-(`search_factors.Bounds`), and the whole state follows from the seed and the fitness values, so
+(`evalsuite.search.factors.Bounds`), and the whole state follows from the seed and the fitness values, so
 a resumed search (fitness read back from the store) proposes the same candidates.
 """
 from __future__ import annotations

@@ -199,3 +199,22 @@ def test_a_checkpoint_that_ships_scaling_keeps_it_and_its_declared_context():
     assert hf["rope_parameters"]["rope_type"] == "yarn" and hf["rope_parameters"]["factor"] == 4.0
     plain = BaseRope.from_config({**cfg, "max_position_embeddings": 512, "rope_scaling": None})
     assert RopeSpec.parse("none").capacity(plain) == 512
+
+
+@pytest.mark.parametrize("text", ["none", "pi:factor=4", "ntk:factor=4", "dynamic:factor=2", "yarn:factor=4,original=256",
+                                  "llama3:factor=8", "abf:theta=40000", f"longrope:file={DEMO_FACTORS}"])
+def test_a_setting_round_trips_through_run_json_and_knows_its_factors(text):
+    import json
+
+    import numpy as np
+    spec = RopeSpec.parse(text)
+    back = RopeSpec.from_json(json.loads(json.dumps(spec.to_json())))
+    assert back == spec and back.label == spec.label and back.name == spec.name
+    from evalsuite.models.resolve import load_model_config, resolve_model
+    demo = BaseRope.from_config(load_model_config(resolve_model(None)))     # the factor file's model
+    factors = spec.factors(demo, 1024)
+    assert factors is not None and factors.shape == (demo.dim // 2,) and np.all(factors > 0)
+    if spec.method in ("none",):
+        assert np.allclose(factors, 1.0)
+    if spec.method == "pi":
+        assert np.allclose(factors, 4.0)

@@ -19,7 +19,8 @@ from evalsuite.search.driver import (
     seed_factors,
 )
 from evalsuite.search.evolution import Evolution, Plan
-from evalsuite.search.factors import Bounds, ntk_factors, theoretical_critical_dim, yarn_factors
+from evalsuite.rope.factors import ntk_factors, yarn_factors
+from evalsuite.search.factors import Bounds, theoretical_critical_dim
 
 BASE = BaseRope.from_config(load_model_config(resolve_model(None)))
 
