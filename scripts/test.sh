@@ -21,7 +21,7 @@ if [ "${1:-fast}" != all ]; then
   exit $?
 fi
 .venv/bin/ruff check evalsuite tasks reports || exit 1
-.venv/bin/mypy || exit 1
+bash scripts/typecheck.sh || exit 1
 failed=0
 tier fast || failed=1
 tier integration -m integration || failed=1
