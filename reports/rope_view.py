@@ -32,9 +32,9 @@ class RopeFigure:
 
 
 def _model_base(model: str) -> BaseRope | None:
-    from evalsuite.models.gguf import is_gguf, meta_dir
+    from evalsuite.models.gguf import config_source
     try:                                         # a GGUF model: the config kept beside its tokenizer
-        folder = meta_dir(model) if is_gguf(model) else Path(model)
+        folder = Path(config_source(model))
         return BaseRope.from_config(json.loads((folder / "config.json").read_text()))
     except (OSError, ValueError, EvalError, KeyError, TypeError):
         return None

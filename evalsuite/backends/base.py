@@ -171,8 +171,8 @@ def stop_token_ids(model: str, tok: Tokenizer, revision: str | None = None) -> l
     generation_config.json (a list for Llama-3 instruct: 128001 and 128009 <|eot_id|>; stopping on
     the tokenizer's EOS alone lets such a model run on past its turn)."""
     ids = [tok.eos_id] if tok.eos_id is not None else []
-    from evalsuite.models.gguf import is_gguf, meta_dir
-    path = (meta_dir(model) if is_gguf(model) else Path(model)) / "generation_config.json"
+    from evalsuite.models.gguf import config_source
+    path = Path(config_source(model)) / "generation_config.json"
     try:
         if path.is_file():
             extra = json.loads(path.read_text(encoding="utf-8")).get("eos_token_id")
@@ -185,3 +185,16 @@ def stop_token_ids(model: str, tok: Tokenizer, revision: str | None = None) -> l
         if isinstance(t, int) and t not in ids:
             ids.append(t)
     return ids
+
+
+def forced_last_token_logprobs(seq: list[int], score_start: int, prompt_logprob: Callable[[int], float],
+                               last: float) -> tuple[float, ...]:
+    """Log-probs of the scored tokens of a sequence sent as the forced-last-token trick (vLLM, in
+    process and served): the prompt is `seq[:-1]` with prompt log-probs, and `seq[-1]` is forced as the
+    one generated token (allowed_token_ids) whose log-prob is `last`. So a sequence of exactly
+    max_model_len tokens needs no room for a generated token (which would flip LongRoPE's factors).
+    `prompt_logprob(p)` is the log-prob of `seq[p]` at position p; the first token has none."""
+    first = max(score_start, 1)
+    values = [prompt_logprob(p) for p in range(first, len(seq) - 1)]
+    values.append(last)
+    return tuple(values[-(len(seq) - first):])

@@ -29,10 +29,10 @@ class HFBackend(Backend):
         from transformers.utils import logging as hf_logging
         hf_logging.disable_progress_bar()
         self.torch = torch
-        from evalsuite.models.gguf import is_gguf, load_model, meta_dir
+        from evalsuite.models.gguf import config_source, is_gguf, load_model
         gguf = is_gguf(self.model)          # a GGUF file: its config from the kept metadata folder
         start = time.perf_counter()
-        cfg = AutoConfig.from_pretrained(str(meta_dir(self.model)) if gguf else self.model, revision=self.revision)
+        cfg = AutoConfig.from_pretrained(config_source(self.model), revision=self.revision)
         for key, value in self.rope.to_hf(self.base, self.max_length).items():
             setattr(cfg, key, value)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -29,7 +29,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalsuite.backends.base import BackendFlag, LoadedModel, QueuedBackend, check_dtype
+from evalsuite.backends.base import (
+    BackendFlag,
+    LoadedModel,
+    QueuedBackend,
+    check_dtype,
+    forced_last_token_logprobs,
+)
 from evalsuite.backends.endpoints import EndpointPool, Job, RetryPolicy
 from evalsuite.config.options import positive_seconds, whole_number
 from evalsuite.types import EvalError, Generation, LogprobResult, Request, Result
@@ -254,11 +260,10 @@ class OpenAIBackend(QueuedBackend):
 
     def _logprobs(self, req: Request, choice: dict[str, Any]) -> tuple[float, ...]:
         seq = [int(t) for t in req.prompt_ids]
-        first = max(req.score_start, 1)
         per_position = choice["prompt_logprobs"]
-        values = [float(per_position[p][str(seq[p])]["logprob"]) for p in range(first, len(seq) - 1)]
-        values.append(float(choice["logprobs"]["token_logprobs"][0]))
-        return tuple(values[-(len(seq) - first):])
+        return forced_last_token_logprobs(seq, req.score_start,
+                                          lambda p: float(per_position[p][str(seq[p])]["logprob"]),
+                                          float(choice["logprobs"]["token_logprobs"][0]))
 
     def run_batches(self, batches: Iterable[list[Request]], size: int
                     ) -> Iterator[tuple[list[Request], list[Result]]]:

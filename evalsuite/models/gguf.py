@@ -146,6 +146,12 @@ def load_tokenizer_from_file(path: Path) -> Any:
         raise EvalError(f"transformers cannot read the tokenizer of {path}: {_first_line(e)}") from None
 
 
+def config_source(model: str) -> str:
+    """Where a model's config.json, generation_config.json and tokenizer load from: the model itself
+    (folder or hub id), or for a GGUF file the folder its metadata was unpacked into once."""
+    return str(meta_dir(model)) if is_gguf(model) else model
+
+
 def meta_dir(path: str | os.PathLike[str]) -> Path:
     """The cached folder with this file's config.json, generation_config.json and tokenizer."""
     p = Path(path)

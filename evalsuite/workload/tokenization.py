@@ -34,8 +34,8 @@ class Tokenizer:
     def load(cls, model: str) -> Tokenizer:
         from transformers import AutoTokenizer  # lazy: `import evalsuite` stays light
 
-        from evalsuite.models.gguf import is_gguf, meta_dir
-        source = str(meta_dir(model)) if is_gguf(model) else model   # a GGUF's tokenizer, read once and kept
+        from evalsuite.models.gguf import config_source
+        source = config_source(model)          # a GGUF's tokenizer, read once and kept
         try:
             tok = AutoTokenizer.from_pretrained(source)
         except (OSError, ValueError) as e:

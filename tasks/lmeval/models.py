@@ -101,8 +101,8 @@ def vllm_lm(backend: Any, engine: Any, max_length: int, batch_size: int) -> Any:
 
 def tokenizer_source(model: str) -> str:
     """Where the model's tokenizer loads from (a GGUF checkpoint's is unpacked by evalsuite)."""
-    from evalsuite.models.gguf import is_gguf, meta_dir
-    return str(meta_dir(model)) if is_gguf(model) else model
+    from evalsuite.models.gguf import config_source
+    return config_source(model)
 
 
 def endpoint_lm(backend: Any, client: Any, max_length: int, batch_size: int) -> Any:

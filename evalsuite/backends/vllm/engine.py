@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from evalsuite.backends.base import Backend, LoadedModel
+from evalsuite.backends.base import Backend, LoadedModel, forced_last_token_logprobs
 from evalsuite.backends.vllm import common
 from evalsuite.backends.vllm.common import EngineKey
 from evalsuite.config.engine_args import EngineArgs
@@ -45,6 +45,13 @@ def _window(size: int, engine: Any) -> tuple[int, int]:
 def _prompt(ids: Any) -> Any:
     from vllm.inputs import TokensPrompt
     return TokensPrompt(prompt_token_ids=np.asarray(ids).tolist())
+
+
+def _logprobs(seq: list[int], score_start: int, res: Any) -> tuple[float, ...]:
+    """One vLLM output of the forced-last-token trick as the scored tokens' log-probs."""
+    def at(p: int) -> float:
+        return float(res.prompt_logprobs[p][seq[p]].logprob)
+    return forced_last_token_logprobs(seq, score_start, at, float(res.outputs[0].logprobs[0][seq[-1]].logprob))
 
 
 def _token_budget_groups(idx: list[int], sizes: list[int], budget: int) -> list[list[int]]:
@@ -235,11 +242,7 @@ class VLLMBackend(Backend):
                 results, seconds = self._timed(key, prompts, params)
                 per = seconds / len(call)
                 for i, res in zip(call, results):
-                    seq = ids[i]
-                    first = max(reqs[i].score_start, 1)
-                    values = [res.prompt_logprobs[p][seq[p]].logprob for p in range(first, len(seq) - 1)]
-                    values.append(res.outputs[0].logprobs[0][seq[-1]].logprob)
-                    out[i] = LogprobResult(tuple(values[-(len(seq) - first):]), per)
+                    out[i] = LogprobResult(_logprobs(ids[i], reqs[i].score_start, res), per)
         return out  # type: ignore[return-value]
 
     def close(self) -> None:
