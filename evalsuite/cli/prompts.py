@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from evalsuite.config.lengths import format_length, parse_length, parse_lengths
-from evalsuite.config.options import add_suite_flags, suite_options, whole_number
+from evalsuite.config.options import add_suite_flags, build_suite, suite_options, whole_number
 from evalsuite.config.vocab import TEMPLATES
 from evalsuite.plugins import suite_classes
 from evalsuite.suite import SuiteConfig, parse_suites
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     for name, subtasks in parse_suites(args.suite, list(classes)):
         cls = classes[name]
         common = SuiteConfig(samples=args.samples, seed=args.seed, template=args.template, subtasks=subtasks)
-        suites.append(cls(common, suite_options(cls, args, classes)))
+        suites.append(build_suite(cls, common, suite_options(cls, args, classes)))
     driving = [s.name for s in suites if s.drives_backend]
     if driving:
         raise EvalError(f"suite {driving[0]} runs through its own harness and builds no prompts here")

@@ -9,7 +9,7 @@ from typing import Any, Callable
 from evalsuite.backends.base import BackendFlag
 from evalsuite.config import engine_args
 from evalsuite.config.lengths import parse_lengths
-from evalsuite.config.options import add_suite_flags, given_options, suite_options, whole_number
+from evalsuite.config.options import add_suite_flags, build_suite, given_options, suite_options, whole_number
 from evalsuite.config.run_config import RunConfig
 from evalsuite.config.vocab import BEYOND_CAPACITY, DTYPES, TEMPLATES
 from evalsuite.plugins import BACKENDS, backend_class, backend_names, suite_classes
@@ -155,7 +155,7 @@ def _flag_configs(args: argparse.Namespace, out: Path | None) -> list[RunConfig]
     for name, subtasks in parse_suites(args.suite or default, list(classes)):
         cls = classes[name]
         common = SuiteConfig(samples=args.samples, seed=args.seed, template=template, subtasks=subtasks)
-        suites.append(cls(common, suite_options(cls, args, classes)))
+        suites.append(build_suite(cls, common, suite_options(cls, args, classes)))
     cfgs = [RunConfig(
         suites=tuple(suites), lengths=tuple(lengths), ropes=tuple(ropes), out=out, model=model,
         revision=args.revision, label=names[i] if names else None, backend=backend, template=template,

@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 from evalsuite.config import engine_args
 from evalsuite.config.lengths import parse_lengths
 from evalsuite.config.options import base_type as _base_type
+from evalsuite.config.options import build_suite, check_value
 from evalsuite.config.run_config import RunConfig
 from evalsuite.config.vocab import BeyondCapacity, Dtype, Template
 from evalsuite.plugins import suite_classes
@@ -121,10 +122,14 @@ def _suite(path: Path, name: str, entry: dict[str, Any], template: str) -> Suite
         raise EvalError(f"config {path}: suites.{name}: give tasks or exclude, not both")
     subtasks = tuple(t for t in cls.subtasks if t not in exclude) if exclude else tasks
     hints = typing.get_type_hints(cls.Options)
-    options = {key: _option_value(path, name, key, entry[key], _base_type(hints[key]), fields[key].metadata)
-               for key in fields if key in entry}
+    options = {}
+    for key in (k for k in fields if k in entry):
+        try:
+            options[key] = check_value(_base_type(hints[key]), fields[key].metadata.get("minimum"), entry[key])
+        except ValueError as e:
+            raise EvalError(f"config {path}: suites.{name}.{key}: {e}") from None
     common = SuiteConfig(samples=entry.get("samples"), seed=entry.get("seed"), template=template, subtasks=subtasks)
-    return cls(common, cls.Options(**options))
+    return build_suite(cls, common, options)
 
 
 def _task_list(path: Path, name: str, entry: dict[str, Any], key: str) -> tuple[str, ...]:
@@ -132,19 +137,6 @@ def _task_list(path: Path, name: str, entry: dict[str, Any], key: str) -> tuple[
     if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
         raise EvalError(f"config {path}: suites.{name}.{key}: must be a list of task names (got {value!r:.60})")
     return tuple(value)
-
-
-def _option_value(path: Path, suite: str, key: str, value: Any, kind: type, metadata: Any) -> Any:
-    """Check a suite option as its command-line flag would (type and lower bound)."""
-    ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        ok, value = True, float(value)
-    if not ok:
-        raise EvalError(f"config {path}: suites.{suite}.{key}: must be {kind.__name__} (got {value!r:.60})")
-    minimum = metadata.get("minimum")
-    if minimum is not None and value < minimum:
-        raise EvalError(f"config {path}: suites.{suite}.{key}: must be at least {minimum:g} (got {value!r})")
-    return value
 
 
 def _lengths(path: Path, value: str | list[int | str] | None) -> tuple[int, ...]:

@@ -92,6 +92,20 @@ def suite_flags(suites: dict[str, Any]) -> list[Flag]:
     return list(by_flag.values())
 
 
+def check_value(kind: type, minimum: float | None, value: Any) -> Any:
+    """The one check of a suite option's value, read from a flag or a matrix file: its type (an int
+    passes as a float), finiteness and lower bound. A ValueError says the rule broken."""
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise ValueError(f"must be {kind.__name__} (got {value!r:.60})")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"must be finite, got {value!r}")
+    if minimum is not None and isinstance(value, (int, float)) and value < minimum:
+        raise ValueError(f"must be at least {minimum:g}, got {value!r}")
+    return value
+
+
 def _converter(flag: Flag) -> Callable[[str], Any]:
     def convert(text: str) -> Any:
         if flag.kind is str:
@@ -105,11 +119,10 @@ def _converter(flag: Flag) -> Callable[[str], Any]:
         except ValueError:
             what = "a whole number" if flag.kind is int else "a number"
             raise argparse.ArgumentTypeError(f"{flag.flag} must be {what}, got {text!r}") from None
-        if isinstance(value, float) and not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"{flag.flag} must be finite, got {text!r}")
-        if flag.minimum is not None and value < flag.minimum:
-            raise argparse.ArgumentTypeError(f"{flag.flag} must be at least {flag.minimum:g}, got {text}")
-        return value
+        try:
+            return check_value(flag.kind, flag.minimum, value)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(f"{flag.flag} {e}") from None
     return convert
 
 
@@ -121,15 +134,21 @@ def add_suite_flags(parser: argparse.ArgumentParser, suites: dict[str, Any]) -> 
                            metavar=f.kind.__name__.upper(), help=f"{f.help} [{owners}]".replace("%", "%%"))
 
 
-def suite_options(cls: Any, args: argparse.Namespace, suites: dict[str, Any]) -> Any:
-    """The Options instance of suite `cls` from the parsed command line (defaults elsewhere)."""
+def suite_options(cls: Any, args: argparse.Namespace, suites: dict[str, Any]) -> dict[str, Any]:
+    """Suite `cls`'s option values from the parsed command line (those given; defaults elsewhere)."""
     values = {}
     for f in suite_flags(suites):
         if hasattr(args, f.dest):
             for suite, name in f.targets:
                 if suite == cls.name:
                     values[name] = getattr(args, f.dest)
-    return cls.Options(**values)
+    return values
+
+
+def build_suite(cls: Any, common: Any, values: dict[str, Any]) -> Any:
+    """The one place a suite is made from what a user gave (flags or a matrix file): its common
+    settings (a SuiteConfig) and its checked option values."""
+    return cls(common, cls.Options(**values))
 
 
 def given_options(args: argparse.Namespace, suites: dict[str, Any]) -> dict[str, Any]:
