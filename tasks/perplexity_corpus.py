@@ -36,6 +36,7 @@ import numpy as np
 
 from evalsuite.models.resolve import hub_cache_only
 from evalsuite.types import EvalError
+from evalsuite.workload.memo import BoundedDict
 from evalsuite.workload.tokenization import Tokenizer
 
 
@@ -63,8 +64,8 @@ class Document:
     ids: np.ndarray                      # token ids, no BOS
 
 
-_TEXTS: dict[tuple, list[str]] = {}
-_IDS: dict[tuple, np.ndarray] = {}
+_TEXTS: dict[tuple, list[str]] = BoundedDict(8)
+_IDS: dict[tuple, np.ndarray] = BoundedDict(4096)
 
 
 def source_of(haystack: str | None) -> str:

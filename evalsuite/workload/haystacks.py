@@ -8,17 +8,18 @@ generator, grown block by block) or a local file or directory.
 from __future__ import annotations
 
 import hashlib
-from functools import cache
+from functools import lru_cache
 
 import numpy as np
 
+from evalsuite.workload.memo import BoundedDict
 from evalsuite.workload.tokenization import Haystack, Tokenizer, read_text_source
 
 # RULER scripts/data/synthetic/niah.py and YaRN eval/passkey.py use this noise unit.
 NOISE = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again."
 _BLOCK_CHARS = 100_000
 _FINGERPRINT_BLOCKS = 2                  # blocks of a generated stream that its fingerprint hashes
-_CACHE: dict[tuple[str, str], Haystack] = {}
+_CACHE: dict[tuple[str, str], Haystack] = BoundedDict(32)
 
 
 def _demo_block(i: int) -> str:
@@ -26,7 +27,7 @@ def _demo_block(i: int) -> str:
     return corpus.haystack_text(_BLOCK_CHARS, seed=10_000 + i).strip()
 
 
-@cache
+@lru_cache(maxsize=32)
 def _generated_fingerprint(source: str) -> str:
     """Hash of the first blocks of a generated stream, joined as _GrowingHaystack joins them
     (seed derivation and joining included); ~10 ms a demo block, once per process."""

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evalsuite.types import EvalError
+from evalsuite.workload.memo import BoundedDict
 from evalsuite.workload.tokenization import Framing, Tokenizer
 
 from .data import Sample
@@ -52,7 +53,7 @@ def framing(tok: Tokenizer, dataset: str, template: str) -> tuple[Framing, bool]
     return Framing.for_tokenizer(tok, "chat" if chat else ("base" if template == "chat" else template)), chat
 
 
-_IDS: dict[tuple, np.ndarray] = {}
+_IDS: dict[tuple, np.ndarray] = BoundedDict(8192)     # documents (a call needs at most 500)
 
 
 def encoded(tok: Tokenizer, source: tuple, dataset: str, samples: list[Sample],

@@ -20,7 +20,7 @@ import json
 import os
 import zipfile
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 
 from evalsuite.models.resolve import hub_cache_only
@@ -160,7 +160,7 @@ def load(dataset: str, e: bool, data_dir: str | None) -> list[Sample]:
     return _load(file_name(dataset, e), data_dir)
 
 
-@cache
+@lru_cache(maxsize=32)
 def _load(name: str, data_dir: str | None) -> list[Sample]:
     return read_jsonl(_local_file(data_dir, name)) if data_dir else _hub_samples(name)
 

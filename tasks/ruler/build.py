@@ -22,6 +22,7 @@ import hashlib
 import numpy as np
 
 from evalsuite.types import EvalError
+from evalsuite.workload.memo import BoundedDict
 from evalsuite.workload.tokenization import Framing, Tokenizer
 
 _SPACE_MARKS = (" ", "\u0120", "\u2581")       # " ", byte-level "Ġ", sentencepiece "▁"
@@ -188,7 +189,7 @@ def ragged(segments: list[tuple[list[np.ndarray], np.ndarray]]) -> tuple[np.ndar
     return out, row_lens
 
 
-_PADDED: dict[int, tuple[list, int, np.ndarray, np.ndarray]] = {}
+_PADDED: dict[int, tuple[list, int, np.ndarray, np.ndarray]] = BoundedDict(16)
 
 
 def _padded(table: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

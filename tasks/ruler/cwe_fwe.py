@@ -21,13 +21,14 @@ import random
 import numpy as np
 
 from evalsuite.types import Request
+from evalsuite.workload.memo import BoundedDict
 from evalsuite.workload.tokenization import Framing, Tokenizer
 
 from .build import Encoder, _padded, join, need, np_rng, ragged
 from .sources import cwe_words
 from .spec import CWE_ARGS, CWE_TEMPLATE, FWE_ARGS, FWE_TEMPLATE, MAX_NEW
 
-_NUMS: dict[str, list[np.ndarray]] = {}
+_NUMS: dict[str, list[np.ndarray]] = BoundedDict(8)
 
 
 def _numbers(tok: Tokenizer, n: int) -> list[np.ndarray]:

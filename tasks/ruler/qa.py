@@ -16,13 +16,14 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from evalsuite.models.resolve import hub_cache_only
 from evalsuite.types import EvalError, Request
+from evalsuite.workload.memo import BoundedDict
 from evalsuite.workload.tokenization import Framing, Tokenizer
 
 from .build import Encoder, join, need, np_rng
@@ -47,8 +48,8 @@ class QAData:
     source: str
 
 
-_DOC_IDS: dict[tuple[str, str], list[np.ndarray]] = {}
-_HEADERS: dict[str, tuple[list[np.ndarray], np.ndarray]] = {}
+_DOC_IDS: dict[tuple[str, str], list[np.ndarray]] = BoundedDict(8)
+_HEADERS: dict[str, tuple[list[np.ndarray], np.ndarray]] = BoundedDict(8)
 
 
 def data_file(dataset: str, data_dir: str | None) -> Path | None:
@@ -81,7 +82,7 @@ def _hotpot(rows) -> QAData:
     return QAData(docs, qas, "hotpotqa")
 
 
-@cache
+@lru_cache(maxsize=32)
 def load(dataset: str, data_dir: str | None) -> QAData:
     """A QA data set (local file under data_dir, else the hub), read once per process."""
     path = data_file(dataset, data_dir)

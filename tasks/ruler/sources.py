@@ -12,19 +12,20 @@ Reference: NVIDIA/RULER `scripts/data/synthetic/niah.py` and `variable_tracking.
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import lru_cache
 
 import numpy as np
 
 from evalsuite.types import EvalError
 from evalsuite.workload.haystacks import _demo_block, _repeat_noise
+from evalsuite.workload.memo import BoundedDict
 from evalsuite.workload.tokenization import Tokenizer, read_text_source
 
 from .build import Encoder, Stream
 from .spec import NOISE
 
-_STREAMS: dict[tuple[str, str], Stream] = {}
-_ESSAY_TEXT: dict[tuple[str, str], list[np.ndarray]] = {}
+_STREAMS: dict[tuple[str, str], Stream] = BoundedDict(16)
+_ESSAY_TEXT: dict[tuple[str, str], list[np.ndarray]] = BoundedDict(16)
 
 
 def noise_stream(tok: Tokenizer, n: int) -> Stream:
@@ -105,7 +106,7 @@ def _hub_text(source: str) -> str:
     return "\n\n".join(str(t) for t in ds[column])
 
 
-@cache
+@lru_cache(maxsize=32)
 def wonder_words() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """(adjectives, nouns, verbs) as shipped by wonderwords (read offline from the package)."""
     try:
@@ -121,7 +122,7 @@ def wonder_words() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     return read("adjectivelist.txt"), read("nounlist.txt"), read("verblist.txt")
 
 
-@cache
+@lru_cache(maxsize=32)
 def cwe_words() -> tuple[str, ...]:
     """common_words_extraction.py: sorted(set(nouns + adjs + verbs)) (shuffled per sample here)."""
     adjs, nouns, verbs = wonder_words()
