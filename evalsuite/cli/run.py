@@ -101,8 +101,6 @@ MATRIX_FLAGS = ("model", "rope", "suite", "lengths", "label", "revision", "sampl
 
 def run(args: argparse.Namespace) -> int:
     from evalsuite.run.runner import run_all
-    from evalsuite.workload import cache as workload
-    workload.set_full_verify(args.verify_cache)
     out = Path(args.out) if args.out else None
     if out is not None and out.exists() and not out.is_dir():
         raise EvalError(f"--out {out} is a file: give a directory")
@@ -120,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
         if policy:
             cfgs = [replace(c, beyond_capacity=policy) for c in cfgs]
         cfgs = [replace(c, quiet=args.quiet, engine_logs=args.engine_logs, progress=c.progress and not args.quiet,
-                        workers=args.workers or c.workers, batch_size=args.batch_size or c.batch_size)
+                        workers=args.workers or c.workers, batch_size=args.batch_size or c.batch_size,
+                        verify_cache=args.verify_cache)
                 for c in cfgs]
         for cfg in cfgs:
             backend_class(cfg.backend)
@@ -163,7 +162,8 @@ def _flag_configs(args: argparse.Namespace, out: Path | None) -> list[RunConfig]
         beyond_capacity="run" if args.force else args.beyond_capacity or "skip", max_samples=args.max_samples,
         progress=not (args.no_progress or args.quiet), report=not args.no_report, quiet=args.quiet,
         engine_logs=args.engine_logs, options=given_options(args, classes),
-        engine_args=engine_args.parse(args.engine_arg or []), backend_options=backend_options(args, backend))
+        engine_args=engine_args.parse(args.engine_arg or []), backend_options=backend_options(args, backend),
+        verify_cache=args.verify_cache)
         for i, model in enumerate(models)]
     if len(cfgs) > 1 and out is None:
         cfgs = shared_out(cfgs)

@@ -35,3 +35,4 @@ class RunConfig:
     options: dict[str, Any] = field(default_factory=dict)   # suite flags as given (for the --out name)
     engine_args: EngineArgs = ()      # --engine-arg / [engine_args]: passed to the vLLM engines as given
     backend_options: Any = None       # a backend's own typed options (openai: EndpointOptions)
+    verify_cache: bool = False        # --verify-cache: hash every cached workload on every load

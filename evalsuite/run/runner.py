@@ -81,17 +81,18 @@ def check_grid(cfg: RunConfig) -> None:
 
 
 def build_workloads(suites: Sequence[SuiteBase], tok: Tokenizer, lengths: Sequence[int], workers: int = 1,
-                    on_built: prebuild.OnBuilt | None = None) -> list[Request]:
+                    on_built: prebuild.OnBuilt | None = None, verify: bool = False) -> list[Request]:
     """Every request of every suite and length: missing cache parts are built first (in
-    `workers` processes where the suite allows it), then all parts are memory-mapped."""
+    `workers` processes where the suite allows it), then all parts are memory-mapped, their ids
+    hashed once per process (`verify`: on every load)."""
     for suite in suites:
         suite.plan(lengths)                # before cache keys: a plan may change the workload
     parts = prebuild.parts_for(list(suites), tok, lengths)
-    prebuild.build_missing(parts, tok, workers, on_built=on_built)
+    prebuild.build_missing(parts, tok, workers, on_built=on_built, hash_ahead=not verify)
     reqs: list[Request] = []
     for p in parts:
         build = functools.partial(p.suite.requests, tok, p.length)
-        reqs.extend(workload.load_or_build(p.key, build, payload_type=p.suite.payload_type))
+        reqs.extend(workload.load_or_build(p.key, build, payload_type=p.suite.payload_type, verify=verify or None))
     return reqs
 
 
@@ -187,8 +188,9 @@ def run(cfg: RunConfig, log: Log = print) -> list[Record]:
     try:
         t0 = time.perf_counter()
         workers = cfg.workers or prebuild.default_workers()
-        requests = build_workloads(cfg.suites, tok, cfg.lengths, workers)   # input errors surface here,
-        workload_s = time.perf_counter() - t0                               # before anything is written
+        # input errors surface here, before anything is written
+        requests = build_workloads(cfg.suites, tok, cfg.lengths, workers, verify=cfg.verify_cache)
+        workload_s = time.perf_counter() - t0
     except BaseException:
         lock.abandon()
         raise

@@ -10,7 +10,7 @@ second in-memory copy).
 
 An entry verifies itself when it is used: the manifest, file sizes, the npy header and the
 request lines' checksum always (cheap); the ids' sha256 the first time this process maps that
-file (or every time, after `set_full_verify(True)` or with `verify=True`). A damaged entry is
+file (or every time with `verify=True`: `--verify-cache`). A damaged entry is
 reported as one line through `on_damaged`, removed, and rebuilt; it is never used.
 
 A build directory `.tmp-<pid>-<hex>` lives next to its lock file `.tmp-<pid>-<hex>.lock`,
@@ -51,14 +51,9 @@ def _print_damaged(line: str) -> None:
 
 
 on_damaged: Callable[[str], None] = _print_damaged     # receives one line per damaged entry found
-_full_verify = False
 _verified: dict[str, tuple[int, int, int, int, str]] = {}   # ids.npy path -> stat + sha256 checked here
 
 
-def set_full_verify(on: bool = True) -> None:
-    """Hash every entry's ids on every load (`--verify-cache`), not only on its first in this process."""
-    global _full_verify
-    _full_verify = on
 
 
 class DamagedEntry(EvalError):
@@ -165,9 +160,7 @@ def load(folder: Path, payload_type: type[Payload] | None = None, verify: bool |
 def hash_ahead(folders: Iterable[Path], threads: int) -> None:
     """Hash the ids of entries not yet hashed in this process, `threads` at a time (hashing and
     reading release the GIL), so that loading them one by one finds them verified. Damage is
-    left for loading to report. Does nothing under `set_full_verify(True)` (loading hashes anyway)."""
-    if _full_verify:
-        return
+    left for loading to report."""
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(max(1, threads)) as pool:
         list(pool.map(problem, folders))
@@ -315,7 +308,7 @@ def _checked(folder: Path, verify: bool | None) -> tuple[dict[str, Any], bytes]:
         if f.read(len(head)) != head:
             raise DamagedEntry(folder, f"{IDS} does not start with the header of {m['ids']} int32 ids")
     if verify is not False:
-        _verify_ids(folder, files[IDS]["sha256"], bool(verify) or _full_verify)
+        _verify_ids(folder, files[IDS]["sha256"], bool(verify))
     return m, lines
 
 

@@ -57,7 +57,7 @@ _JOB: tuple[list[WorkloadPart], Tokenizer, Path | None] | None = None    # read 
 
 
 def build_missing(parts: list[WorkloadPart], tok: Tokenizer, workers: int, root: Path | None = None,
-                  on_built: OnBuilt | None = None) -> dict[str, float]:
+                  on_built: OnBuilt | None = None, hash_ahead: bool = True) -> dict[str, float]:
     """Build the parts that are not cached yet, or whose entry is damaged (reported and removed
     first), then hash every part's ids in `workers` threads (so that loading them one by one
     finds them verified); returns the build seconds per built key."""
@@ -68,7 +68,8 @@ def build_missing(parts: list[WorkloadPart], tok: Tokenizer, workers: int, root:
             todo[c.key] = c
     done = _build_todo(todo, tok, workers, root, on_built)
     folder = root or workload.cache_root()
-    workload.hash_ahead(dict.fromkeys(folder / c.key for c in parts), workers)
+    if hash_ahead:                                  # (not when every load hashes anyway: --verify-cache)
+        workload.hash_ahead(dict.fromkeys(folder / c.key for c in parts), workers)
     return done
 
 
