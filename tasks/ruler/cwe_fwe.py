@@ -112,7 +112,8 @@ def cwe_requests(tok: Tokenizer, framing: Framing, length: int, samples: int, se
 
 def _cwe_size(tok, wl, order, sep_len, C, ncw, fc, fu, length) -> tuple[int, list[int]]:
     """Largest word count N whose list fits C tokens, and extra single entries filling the rest."""
-    max_entries = min(C // 2 + 2, ncw * fc + (len(order) - ncw) * fu)
+    # at least the common words alone (ncw x fc entries): a budget too small for them is a shortfall
+    max_entries = max(min(C // 2 + 2, ncw * fc + (len(order) - ncw) * fu), ncw * fc)
     nums = _numbers(tok, max_entries + 16)
     num_cum = np.concatenate([[0], np.cumsum(_padded(nums)[1][: max_entries + 16])])
     wcum = np.concatenate([[0], np.cumsum(wl[order])])

@@ -211,3 +211,11 @@ def test_effective_length_label_in_the_reference_style():
     assert effective_length_label({4096: 90.0, 131072: 86.0}) == ">128K"
     assert effective_length_label({4096: 80.0, 8192: 90.0}) == "<4K"
     assert effective_length_label({1500: 90.0, 3000: 10.0}) == "1500"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("task", ["cwe", "vt"])
+def test_a_length_too_short_for_a_task_is_one_line_on_every_tokenizer(zoo_tokenizer, task):
+    """cwe at 512 tokens ended in an IndexError on the byte-level BPE tokenizers (Llama-3, SmolLM2)."""
+    with pytest.raises(EvalError, match=f"ruler {task}.* does not fit the context length 512"):
+        make(RulerSuite, samples=1, subtasks=(task,)).requests(zoo_tokenizer, 512)
