@@ -9,6 +9,7 @@ this package names no suite.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from types import ModuleType
 from typing import Callable, NoReturn
@@ -45,7 +46,27 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
     return next(c.run for cls in suite_classes().values() for c in cls.commands if c.name == name)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is (engines and servers stopped, finished batches kept)."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:            # not the main thread (an embedding program): leave its handlers alone
+        previous = None
+    try:
+        return _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return _command(args.command)(args)
@@ -56,10 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{e.filename}: " if e.filename else ""
         print(f"evalsuite: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("evalsuite: interrupted; finished batches are stored, rerun the same command to resume",
-              file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        what, code = ("terminated", 143) if isinstance(e, Terminated) else ("interrupted", 130)
+        print(f"evalsuite: {what}; finished batches are stored, rerun the same command to resume", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

@@ -40,11 +40,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--engine-arg", action="append", metavar="KEY=VALUE",
                    help="a vLLM engine argument for the vllm backends, repeatable: tensor_parallel_size=2, "
                         "enable_prefix_caching=true, gpu_memory_utilization=0.85, ... (checked by vLLM's parser)")
-    r.add_argument("--samples", type=_positive("samples"), help="samples per task and length (NIAH: per cell)")
+    r.add_argument("--samples", type=_positive("samples"), help="samples per task and length (NIAH: per cell); "
+                   "default: each suite's own (`evalsuite list`), e.g. RULER 500")
     r.add_argument("--seed", type=int, help="sample seed (default: each suite's own, 0; RULER 42)")
     r.add_argument("--template", choices=TEMPLATES,
                    help="base (default): raw prompt; chat: the tokenizer's chat template (its tokens are counted)")
-    r.add_argument("--batch-size", type=_positive("batch-size"))
+    r.add_argument("--batch-size", type=_positive("batch-size"),
+                   help="samples per engine call and per store append (default: the backend's own, hf 8, vllm 64)")
     r.add_argument("--workers", type=_positive("workers"),
                    help="processes that generate missing workloads (default: the CPUs this process may use, at most 8)")
     r.add_argument("--dtype", choices=DTYPES, help="default: auto")

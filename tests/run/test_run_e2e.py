@@ -80,6 +80,24 @@ def test_resume_after_sigkill(tiny_model, tmp_path):
     assert (killed / "summary.csv").read_text() == (straight / "summary.csv").read_text()
 
 
+@pytest.mark.integration
+def test_sigterm_stops_with_one_line_and_143_and_the_rerun_resumes(tiny_model, tmp_path):
+    args = ["run", "--suite", "passkey", "--lengths", "256", "--samples", "40", "--batch-size", "1", "--no-progress",
+            "--model", str(tiny_model), "--out", str(tmp_path / "run")]
+    proc = subprocess.Popen([sys.executable, "-m", "evalsuite", *args], cwd=tmp_path, env=cli_env(tmp_path),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    path, deadline = tmp_path / "run" / "records.jsonl", time.time() + 300
+    while time.time() < deadline and (not path.exists() or len(path.read_text().splitlines()) < 3):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-2000:]
+    assert err.strip().splitlines()[-1] == ("evalsuite: terminated; finished batches are stored, rerun the same "
+                                            "command to resume")
+    assert 3 <= len(_records(tmp_path / "run")) < 40
+    assert evalsuite(args, tmp_path).returncode == 0 and len({r["key"] for r in _records(tmp_path / "run")}) == 40
+
+
 def test_default_out_is_stable_so_a_rerun_resumes(tiny_model):
     from dataclasses import replace
 
