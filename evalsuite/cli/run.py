@@ -121,10 +121,8 @@ def run(args: argparse.Namespace) -> int:
             cfgs = [replace(c, beyond_capacity=policy) for c in cfgs]
         cfgs = [replace(c, quiet=args.quiet, engine_logs=args.engine_logs, progress=c.progress and not args.quiet,
                         workers=args.workers or c.workers, batch_size=args.batch_size or c.batch_size,
-                        verify_cache=args.verify_cache)
-                for c in cfgs]
-        for cfg in cfgs:
-            backend_class(cfg.backend)
+                        verify_cache=args.verify_cache, backend_options=backend_options(args, c.backend))
+                for c in cfgs]                 # a file's backend takes its flags (--endpoint ...) from the command
         run_all(cfgs, keep=Path(args.config))
         return 0
     run_all(_flag_configs(args, out))
