@@ -28,6 +28,7 @@ class Registry(Generic[T]):
         self._base, self._check = base, check
         self._builtin: dict[str, type[T]] = {}
         self._loaded: dict[str, type[T]] = {}
+        self._eps: dict[str, EntryPoint] | None = None      # read once per process
 
     def register(self, name: str, cls: type[T]) -> None:
         """A plugin that ships inside evalsuite (no entry point)."""
@@ -41,7 +42,9 @@ class Registry(Generic[T]):
         self._loaded.pop(name, None)
 
     def _entry_points(self) -> dict[str, EntryPoint]:
-        return {ep.name: ep for ep in entry_points(group=self.group)}
+        if self._eps is None:
+            self._eps = {ep.name: ep for ep in entry_points(group=self.group)}
+        return self._eps
 
     def names(self) -> list[str]:
         """Every name, without importing any plugin."""
