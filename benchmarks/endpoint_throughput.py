@@ -40,7 +40,7 @@ def main() -> None:
     os.environ["EVALSUITE_CACHE"] = tempfile.mkdtemp(prefix="evalsuite-bench-")
 
     from evalsuite.backends.openai import EndpointOptions, OpenAIBackend
-    from evalsuite.backends.vllm.engine import EngineKey
+    from evalsuite.backends.vllm.common import EngineKey
     from evalsuite.backends.vllm.server import Server, free_port, server_command
     from evalsuite.models.resolve import load_model_config, resolve_model
     from evalsuite.rope import BaseRope, RopeSpec
