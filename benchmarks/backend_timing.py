@@ -27,10 +27,10 @@ def main() -> None:
     os.environ["EVALSUITE_CACHE"] = tempfile.mkdtemp(prefix="evalsuite-bench-")
 
     from evalsuite.models.resolve import load_model_config, resolve_model
+    from evalsuite.plugins import backend_class, suite_classes
     from evalsuite.rope import BaseRope, RopeSpec
     from evalsuite.run.runner import batches, build_workloads, prefix_order
     from evalsuite.suite import SuiteConfig
-    from evalsuite.plugins import backend_class, suite_classes
     from evalsuite.workload.tokenization import Tokenizer
 
     model = resolve_model(args.model)

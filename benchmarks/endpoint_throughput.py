@@ -43,10 +43,10 @@ def main() -> None:
     from evalsuite.backends.vllm.common import EngineKey
     from evalsuite.backends.vllm.server import Server, free_port, server_command
     from evalsuite.models.resolve import load_model_config, resolve_model
+    from evalsuite.plugins import suite_classes
     from evalsuite.rope import BaseRope, RopeSpec
     from evalsuite.run.runner import batches, build_workloads, prefix_order
     from evalsuite.suite import SuiteConfig
-    from evalsuite.plugins import suite_classes
     from evalsuite.workload.tokenization import Tokenizer
 
     model = resolve_model(args.model)

@@ -42,8 +42,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def _suites(passkey: int, niah: int) -> tuple:
-    from evalsuite.suite import SuiteConfig
     from evalsuite.plugins import suite_classes
+    from evalsuite.suite import SuiteConfig
     classes = suite_classes()
     niah_cls = classes["niah"]
     return (classes["passkey"](SuiteConfig(samples=passkey)),
@@ -123,7 +123,7 @@ def main() -> None:
     logs.route_engine_logs(engine_log)                 # vLLM's own lines: to a file, as in a run
 
     from evalsuite.backends.base import Backend
-    from evalsuite.backends.base import vllm as vllm_backend
+    from evalsuite.backends.vllm import engine as vllm_backend
     from evalsuite.config.engine_args import parse as parse_engine_args
     from evalsuite.models.resolve import load_model_config, resolve_model
     from evalsuite.rope import BaseRope, RopeSpec

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from evalsuite.suite import SuiteConfig
 from evalsuite.plugins import suite_classes
+from evalsuite.suite import SuiteConfig
 from evalsuite.workload import cache as workload
 from evalsuite.workload.tokenization import Tokenizer
 

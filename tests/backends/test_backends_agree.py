@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from evalsuite.models.resolve import load_model_config
-from evalsuite.rope import BaseRope, RopeSpec
 from evalsuite.plugins import backend_class
+from evalsuite.rope import BaseRope, RopeSpec
 from evalsuite.types import Request
 from evalsuite.workload.tokenization import Tokenizer
 

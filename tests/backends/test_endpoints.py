@@ -25,10 +25,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers.cli import ROOT, evalsuite
 from evalsuite.backends.endpoints import EndpointPool, Job, RetryPolicy
 from evalsuite.cli import main
 from evalsuite.types import EvalError
+from tests.helpers.cli import ROOT, evalsuite
 from tests.helpers.fault_proxy import FaultProxy, Faults
 
 DEMO = str(ROOT / "evalsuite" / "demo_model")

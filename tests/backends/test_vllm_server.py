@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import cli_env, run_in_process
-from tests.helpers.cli import evalsuite_process as evalsuite
 from evalsuite.backends.vllm.engine import EngineKey
 from evalsuite.backends.vllm.server import gpus_per_server, plan_servers, server_command
 from evalsuite.config import engine_args
 from evalsuite.config.matrix import run_configs
 from evalsuite.run.identity import RunIdentity
 from evalsuite.types import EvalError
+from tests.helpers.cli import cli_env, run_in_process
+from tests.helpers.cli import evalsuite_process as evalsuite
 
 SMALL = ["--suite", "passkey", "--samples", "3", "--lengths", "512", "--no-report", "--no-progress"]
 

@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from tests.helpers.cli import evalsuite
 from evalsuite.cli import main
 from evalsuite.cli.prompts import prompt_text
 from evalsuite.tasks import niah, passkey
 from evalsuite.workload.tokenization import Tokenizer
+from tests.helpers.cli import evalsuite
 from tests.helpers.suites import make
 
 NEEDLE = "The secret ingredient is saffron."

@@ -4,10 +4,11 @@ import os
 
 import pytest
 
-from tests.helpers.cli import ROOT, evalsuite_process as evalsuite
 from evalsuite.models.resolve import DEMO_MODEL, load_model_config
 from evalsuite.rope import BaseRope
 from tests.backends.test_backends_agree import SETTINGS, assert_backends_agree
+from tests.helpers.cli import ROOT
+from tests.helpers.cli import evalsuite_process as evalsuite
 
 pytestmark = pytest.mark.skipif(not (DEMO_MODEL / "model.safetensors").exists() and not os.environ.get("CI"),
                                 reason="demo model not trained yet (scripts/train_demo_model.py)")

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers.cli import evalsuite_process as evalsuite
 from evalsuite.models.resolve import load_model_config, resolve_model
 from evalsuite.rope import BaseRope
 from evalsuite.run.identity import model_revision
+from tests.helpers.cli import evalsuite_process as evalsuite
 from tests.helpers.tokenizer_zoo import smollm2_gguf
 
 ROPES = ("none", "yarn:factor=2")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.browser import dump_dom, screenshot
 from evalsuite.reports import render_report
 from evalsuite.run.store import ResultStore
+from tests.helpers.browser import dump_dom, screenshot
 from tests.helpers.suites import record
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -2,10 +2,10 @@
 
 import pytest
 
-from tests.helpers.browser import dump_dom, screenshot
 from evalsuite.reports import render_report
 from evalsuite.reports.svg import heat_color
 from evalsuite.run.store import ResultStore
+from tests.helpers.browser import dump_dom, screenshot
 from tests.helpers.suites import record
 
 EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)>'

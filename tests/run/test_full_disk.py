@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import evalsuite
 from evalsuite import cli
+from tests.helpers.cli import evalsuite
 
 RUN = ["run", "--suite", "passkey", "--lengths", "256", "--samples", "12", "--batch-size", "2",
        "--no-progress"]

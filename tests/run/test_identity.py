@@ -6,9 +6,9 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from tests.helpers.cli import evalsuite
 from evalsuite.run.identity import RunIdentity, SettingFacts, model_revision, setting_labels
 from evalsuite.types import EvalError
+from tests.helpers.cli import evalsuite
 
 BASE = RunIdentity(model="/ckpt/a", revision="local:1", backend="hf", engine="transformers-5.19.0",
                    dtype="float32", template="base", rope="none", engine_args=(), label=None)

@@ -101,9 +101,9 @@ def test_sigterm_stops_with_one_line_and_143_and_the_rerun_resumes(tiny_model, t
 def test_default_out_is_stable_so_a_rerun_resumes(tiny_model):
     from dataclasses import replace
 
+    from evalsuite.config.run_config import RunConfig
     from evalsuite.rope import RopeSpec
     from evalsuite.run.identity import RunIdentity
-    from evalsuite.config.run_config import RunConfig
     from evalsuite.run.runner import default_out
     from evalsuite.tasks.passkey import PasskeySuite
     from tests.helpers.suites import make

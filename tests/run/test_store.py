@@ -7,10 +7,10 @@ from unittest import mock
 
 import pytest
 
-from tests.helpers.cli import ROOT
 from evalsuite.run import store as store_mod
 from evalsuite.run.store import RECORDS, ResultStore
 from evalsuite.types import EvalError, Record
+from tests.helpers.cli import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 

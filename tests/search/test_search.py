@@ -11,6 +11,7 @@ import pytest
 from evalsuite.cli.search import add_parser as add_search_parser
 from evalsuite.models.resolve import load_model_config, resolve_model
 from evalsuite.rope import BaseRope, RopeSpec
+from evalsuite.rope.factors import ntk_factors, yarn_factors
 from evalsuite.search.driver import (
     candidate_spec,
     factors_file,
@@ -19,7 +20,6 @@ from evalsuite.search.driver import (
     seed_factors,
 )
 from evalsuite.search.evolution import Evolution, Plan
-from evalsuite.rope.factors import ntk_factors, yarn_factors
 from evalsuite.search.factors import Bounds, theoretical_critical_dim
 
 BASE = BaseRope.from_config(load_model_config(resolve_model(None)))

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import ROOT, cli_env, evalsuite_process as evalsuite
+from tests.helpers.cli import ROOT, cli_env
+from tests.helpers.cli import evalsuite_process as evalsuite
 
 INCLUDE = ROOT / "tasks" / "lmeval_tasks"
 TASKS = ("evalsuite_facts", "evalsuite_passkey")

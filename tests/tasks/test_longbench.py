@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers.cli import evalsuite
 from evalsuite.tasks.longbench import LongBenchESuite, LongBenchSuite, data, metrics, prompts
 from evalsuite.types import EvalError, Generation
 from evalsuite.workload.tokenization import Tokenizer
+from tests.helpers.cli import evalsuite
 from tests.helpers.suites import make
 
 TREC_CLASSES = ["Abbreviation", "Animal", "City", "Country", "Description of something", "Definition of something"]
@@ -264,8 +264,8 @@ def test_generation_config_eos_list_stops_generation(tiny_model, tmp_path):
 
     from evalsuite.backends.base import stop_token_ids
     from evalsuite.models.resolve import load_model_config
-    from evalsuite.rope import BaseRope, RopeSpec
     from evalsuite.plugins import backend_class
+    from evalsuite.rope import BaseRope, RopeSpec
     from evalsuite.types import Request
     model = tmp_path / "model"
     shutil.copytree(tiny_model, model)
@@ -418,8 +418,8 @@ def test_stop_tokens_and_min_new_tokens_on_both_backends():
     from dataclasses import replace
 
     from evalsuite.models.resolve import load_model_config, resolve_model
-    from evalsuite.rope import BaseRope, RopeSpec
     from evalsuite.plugins import backend_class
+    from evalsuite.rope import BaseRope, RopeSpec
     from evalsuite.types import Request
 
     model = resolve_model(None)

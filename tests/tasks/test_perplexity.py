@@ -207,8 +207,8 @@ LONGROPE = "longrope:factor=2,long=[" + ",".join(f"{1 + i / 16:.3f}" for i in ra
 
 @pytest.mark.slow
 def test_hf_and_vllm_agree_on_every_perplexity_mode(tiny_model, tmp_path):
-    from evalsuite.rope import RopeSpec
     from evalsuite.config.run_config import RunConfig
+    from evalsuite.rope import RopeSpec
     from evalsuite.run.runner import run
     from evalsuite.run.summary import summarize
     groups = [((512,), ("none",)), ((1024,), ("yarn:factor=2", "dynamic:factor=2", LONGROPE))]

@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers.cli import evalsuite
 from evalsuite.tasks.passkey import PasskeySuite
 from evalsuite.tasks.ruler import RulerSuite, effective_length, effective_length_label, weighted_average
 from evalsuite.tasks.ruler.scoring import postprocess, score, string_match_all, string_match_part
 from evalsuite.tasks.ruler.spec import TASKS
 from evalsuite.types import EvalError
 from evalsuite.workload.tokenization import Tokenizer
+from tests.helpers.cli import evalsuite
 from tests.helpers.suites import make, record
 
 

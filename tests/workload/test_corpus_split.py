@@ -12,8 +12,8 @@ import sys
 
 import pytest
 
-from tests.helpers.cli import ROOT
 from evalsuite.workload import corpus, haystacks
+from tests.helpers.cli import ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))
 

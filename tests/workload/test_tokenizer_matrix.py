@@ -9,7 +9,15 @@ import pytest
 
 from evalsuite.tasks import niah, passkey
 from evalsuite.workload.haystacks import NOISE, get_haystack, stream_text
-from tests.helpers.prompt_checks import HAY, assert_budget, assert_source_run, assert_starts_text_as, decode_mid, match, split_framing
+from tests.helpers.prompt_checks import (
+    HAY,
+    assert_budget,
+    assert_source_run,
+    assert_starts_text_as,
+    decode_mid,
+    match,
+    split_framing,
+)
 from tests.helpers.suites import make
 
 pytestmark = pytest.mark.integration     # real tokenizers / the tiny model on hf
