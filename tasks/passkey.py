@@ -93,5 +93,12 @@ class PasskeySuite(Suite):
         return out
 
     def score(self, request: Request, result: Result) -> SampleScore:
+        """The first integer of the output equals the key as a number, as yarn's `int(re.search(r'\\d+',
+        response).group()) == pass_key` has it ("07" is 7; compared without int() so no length limit)."""
         found = _FIRST_INT.search(output_text(result))
-        return SampleScore(float(found is not None and found.group() == request.references[0]))
+        return SampleScore(float(found is not None and _number(found.group()) == _number(request.references[0])))
+
+
+def _number(digits: str) -> str:
+    """A digit string as the number it writes (leading zeros dropped)."""
+    return digits.lstrip("0") or "0"
