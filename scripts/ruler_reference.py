@@ -100,7 +100,8 @@ def compare(ref: list[dict[str, Any]], ours: list[dict[str, Any]]) -> tuple[int,
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--ruler", required=True, type=Path, help="a RULER work tree holding scripts/ (at the commit above)")
-    p.add_argument("--python", default=sys.executable, help="the interpreter of an environment with RULER's dependencies")
+    p.add_argument("--python", default=sys.executable,
+                   help="the interpreter of an environment with RULER's dependencies")
     p.add_argument("--tokenizer", required=True, help="a model or tokenizer folder both sides load")
     p.add_argument("--tasks", default="niah_single_1,niah_multikey_2,niah_multikey_3,vt,fwe")
     p.add_argument("--lengths", default="4096")
