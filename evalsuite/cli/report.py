@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from evalsuite.run.rundir import owned_by_run
 from evalsuite.types import EvalError
 
 
@@ -30,6 +31,9 @@ def run(args: argparse.Namespace) -> int:
         raise EvalError(f"output folder {out.parent} does not exist")
     if out.is_dir():
         raise EvalError(f"-o {out} is a directory: give a file name such as {out / 'report.html'}")
+    if owned_by_run(out):
+        raise EvalError(f"-o {out} is a file of the run directory {out.parent}: give another name, such as "
+                        f"{out.parent / 'report.html'}")
     figures = Path(args.figures) if args.figures else None
     render_report(dirs, out, baseline=args.baseline, figures=figures, threshold=args.threshold)
     print(f"wrote {out}" + (f" and the figures and tables in {figures}" if figures else ""))

@@ -24,6 +24,19 @@ from evalsuite.types import EvalError
 
 TIMINGS = "timings.jsonl"
 RUNS = Path("runs")
+# what a run directory holds besides reports (config.toml copies too): never an output of another command
+RUN_FILES = ("records.jsonl", "summary.csv", "run.json", TIMINGS, "engine.log", ".lock")
+
+
+def owned_by_run(path: Path) -> bool:
+    """A file a run directory keeps (its store, summary, settings, logs, matrix copy)."""
+    return (path.parent / "records.jsonl").is_file() and (
+        path.name in RUN_FILES or (path.name.startswith("config") and path.suffix == ".toml"))
+
+
+def redact(arg: str) -> str:
+    """A command-line word with any URL's credentials (user:password@) masked, as run.json keeps it."""
+    return re.sub(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@", r"\1***@", arg)
 
 
 def default_dir(*parts: str, what: Any = None) -> Path:
@@ -109,11 +122,12 @@ def write_run_json(out: Path, idents: list[RunIdentity], lengths: Sequence[int],
         commands = previous.get("commands", []) if isinstance(previous, dict) else []
     except (OSError, ValueError):
         commands = []
-    if sys.argv[1:] not in commands:
-        commands.append(sys.argv[1:])
+    argv = [redact(a) for a in sys.argv[1:]]
+    if argv not in commands:
+        commands.append(argv)
     info = {"identities": [{**i.to_json(), "rope_setting": r.to_json()} for i, r in zip(idents, ropes)],
             "lengths": list(lengths),
             "suites": [{"name": s.name, "tasks": list(s.selected), "config": s.cfg.__dict__,
                         "options": s.opts.__dict__} for s in suites],
-            "argv": sys.argv[1:], "commands": commands}
+            "argv": argv, "commands": commands}
     write_atomic(path, json.dumps(info, indent=2, default=list))
