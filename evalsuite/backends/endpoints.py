@@ -24,6 +24,7 @@ as they arrive: a killed run loses only the requests in flight.
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import random
 import time
@@ -104,7 +105,10 @@ class EndpointPool:
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         """`urls`: base URLs such as http://host:8000 (a trailing /v1 is accepted and dropped);
         `timeout`: seconds per request; `transport`: tests only (an httpx.MockTransport)."""
-        self.urls = [_base_url(u) for u in urls]
+        given = [_base_url(u) for u in urls]
+        # user:password@ leaves the URL (which messages, run.json and reports show) for the client's auth
+        self.urls = [_without_credentials(u)[0] for u in given]
+        self._auth = {url: creds for url, creds in map(_without_credentials, given) if creds is not None}
         if not self.urls:
             raise EvalError("no endpoint given: pass --endpoint URL (repeatable)")
         if len(set(self.urls)) != len(self.urls):
@@ -117,6 +121,15 @@ class EndpointPool:
         self._loop = asyncio.new_event_loop()
         self.endpoints = [_Endpoint(u) for u in self.urls]
         self._active: _Run | None = None
+
+    def auth_headers(self, url: str) -> dict[str, str]:
+        """The headers another client needs for `url` (lm-eval's): the API key, else basic auth."""
+        if self._headers:
+            return dict(self._headers)
+        creds = self._auth.get(url)
+        if creds is None:
+            return {}
+        return {"Authorization": "Basic " + base64.b64encode(":".join(creds).encode()).decode()}
 
     # ---- synchronous interface -------------------------------------------------------------
 
@@ -185,8 +198,12 @@ class EndpointPool:
         if ep.client is None:
             limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
             ep.client = httpx.AsyncClient(base_url=ep.url, headers=self._headers, timeout=self.timeout,
-                                          limits=limits, transport=self._transport)
+                                          limits=limits, transport=self._transport, auth=self._basic_auth(ep.url))
         return ep.client
+
+    def _basic_auth(self, url: str) -> httpx.BasicAuth | None:
+        creds = self._auth.get(url)
+        return httpx.BasicAuth(*creds) if creds else None
 
     async def _send(self, ep: _Endpoint, method: str, path: str, body: Any) -> httpx.Response:
         ep.track(+1)
@@ -352,8 +369,21 @@ class _Run:
 def _base_url(url: str) -> str:
     url = url.strip().rstrip("/")
     if not url.startswith(("http://", "https://")):
-        raise EvalError(f"endpoint {url!r} is not an http(s) URL (e.g. http://127.0.0.1:8000)")
+        shown = _without_credentials(url)[0] if "://" in url else url
+        raise EvalError(f"endpoint {shown!r} is not an http(s) URL (e.g. http://127.0.0.1:8000)")
     return url[:-3] if url.endswith("/v1") else url
+
+
+def _without_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
+    """The URL with any user:password@ removed, and those credentials (for HTTP basic auth)."""
+    scheme, sep, rest = url.partition("://")
+    host, slash, path = rest.partition("/")
+    userinfo, at, hostport = host.rpartition("@")
+    if not at:
+        return url, None
+    user, _, password = userinfo.partition(":")
+    from urllib.parse import unquote
+    return f"{scheme}{sep}{hostport}{slash}{path}", (unquote(user), unquote(password))
 
 
 def _message(resp: httpx.Response) -> str:

@@ -108,14 +108,15 @@ def tokenizer_source(model: str) -> str:
 def endpoint_lm(backend: Any, client: Any, max_length: int, batch_size: int) -> Any:
     """lm-eval's local-completions model over the server(s) of an endpoint client."""
     from lm_eval.models.openai_completions import LocalCompletionsAPI
-    options, key = client.options, client.options.api_key()
-    return LocalCompletionsAPI(base_url=client.pool.urls[0] + "/v1/completions", model=client.facts.model,
+    options, url = client.options, client.pool.urls[0]
+    headers = client.pool.auth_headers(url)           # the API key, or an endpoint URL's user:password
+    return LocalCompletionsAPI(base_url=url + "/v1/completions", model=client.facts.model,
                                tokenizer=tokenizer_source(backend.model), revision=backend.revision or "main",
                                tokenizer_backend="huggingface", tokenized_requests=True, add_bos_token=True,
                                max_length=max_length,
                                num_concurrent=options.concurrency, batch_size=1, timeout=int(options.request_timeout),
                                max_retries=options.retry.retries + 1,
-                               header={"Authorization": f"Bearer {key}"} if key else None)
+                               header=headers or None)
 
 
 ADAPTERS = {"transformers": hf_lm, "vllm": vllm_lm, "completions": endpoint_lm}

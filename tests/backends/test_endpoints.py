@@ -9,6 +9,7 @@ one, and faults between client and server lose and duplicate nothing.
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import csv
 import json
@@ -537,3 +538,33 @@ def test_lmeval_through_the_endpoint_equals_lm_eval_local_completions_and_hf(vll
                     assert local[key]["payload"]["logprobs"] == pytest.approx(served, abs=1e-3)
                 else:
                     assert rec["output"] == s["filtered_resps"][0] == local[key]["output"], key
+
+
+def test_credentials_in_an_endpoint_url_become_basic_auth_and_are_never_shown():
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((str(request.url), request.headers.get("authorization")))
+        return httpx.Response(500 if len(seen) == 1 else 200, json={"i": 0})
+
+    pool = _pool(handler, urls=("http://user:s%40cret@a:8000/v1",), retry=RetryPolicy(retries=0))
+    try:
+        assert pool.urls == ["http://a:8000"]
+        with pytest.raises(EvalError) as failed:
+            pool.get_json("/v1/models")
+        assert "s%40cret" not in str(failed.value) and "secret" not in str(failed.value)
+        assert "http://a:8000" in str(failed.value)
+    finally:
+        pool.close()
+    expected = "Basic " + base64.b64encode(b"user:s@cret").decode()
+    assert seen and all(url.startswith("http://a:8000/") and auth == expected for url, auth in seen)
+
+
+def test_a_url_without_credentials_sends_no_authorization_and_other_clients_get_the_same_header():
+    pool = EndpointPool(["http://user:pw@a:8000", "http://b:8000"])
+    try:
+        assert pool.urls == ["http://a:8000", "http://b:8000"]
+        assert pool.auth_headers("http://a:8000") == {"Authorization": "Basic " + base64.b64encode(b"user:pw").decode()}
+        assert pool.auth_headers("http://b:8000") == {}
+    finally:
+        pool.close()
