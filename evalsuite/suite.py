@@ -52,7 +52,7 @@ class Headline:
 
 @dataclass(frozen=True)
 class DriveRun:
-    """What the runner hands a suite that drives the backend itself (`Suite.drives_backend`) for
+    """What the runner hands a suite that drives the backend itself (a `DrivingSuite`) for
     one (model, RoPE setting): its run identity, the records already stored for it, the one
     context length its records are filed under (the model's trained length) and the store."""
 
@@ -102,9 +102,6 @@ class SuiteBase(ABC):
     payload_type: ClassVar[type[Payload] | None] = None   # typed request payload, if the suite has one
     commands: ClassVar[tuple[Command, ...]] = ()
     report_order: ClassVar[int] = 50             # where the suite's sections stand in a report
-    # True: the suite builds no requests (parts() is empty); the runner hands it each loaded
-    # backend (drive) instead, once per (model, RoPE setting), whatever the lengths (lm-eval).
-    drives_backend: ClassVar[bool] = False
     # runs when `evalsuite run` is given no --suite (the quick checks that need no data)
     in_default_run: ClassVar[bool] = False
 
@@ -233,8 +230,6 @@ class Suite(SuiteBase):
 class DrivingSuite(SuiteBase):
     """A suite that builds no requests: the runner hands it each loaded backend instead, once per
     (model, RoPE setting), whatever the lengths (lm-eval runs its own tasks on it)."""
-
-    drives_backend = True
 
     @abstractmethod
     def drive_pending(self, run: DriveRun) -> int:

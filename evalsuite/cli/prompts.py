@@ -18,7 +18,7 @@ from evalsuite.config.lengths import format_length, parse_length, parse_lengths
 from evalsuite.config.options import add_suite_flags, build_suite, suite_options, whole_number
 from evalsuite.config.vocab import TEMPLATES
 from evalsuite.plugins import suite_classes
-from evalsuite.suite import SuiteConfig, parse_suites
+from evalsuite.suite import DrivingSuite, SuiteConfig, parse_suites
 from evalsuite.types import EvalError, Request
 from evalsuite.workload.tokenization import Tokenizer
 
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         cls = classes[name]
         common = SuiteConfig(samples=args.samples, seed=args.seed, template=args.template, subtasks=subtasks)
         suites.append(build_suite(cls, common, suite_options(cls, args, classes)))
-    driving = [s.name for s in suites if s.drives_backend]
+    driving = [s.name for s in suites if isinstance(s, DrivingSuite)]
     if driving:
         raise EvalError(f"suite {driving[0]} runs through its own harness and builds no prompts here")
     model = resolve_model(args.model)

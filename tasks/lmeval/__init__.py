@@ -12,7 +12,7 @@ task YAMLs through `--lmeval-include DIR`. The project's own two tasks live in
 tasks/lmeval_tasks (`--lmeval-include` that folder; `evalsuite_facts`, `evalsuite_passkey`).
 
 Lengths: lm-eval tasks have no context length. This suite drives the backend itself
-(`Suite.drives_backend`): the runner hands it each loaded (model, RoPE setting) backend once,
+(a `DrivingSuite`): the runner hands it each loaded (model, RoPE setting) backend once,
 whatever `--lengths` holds, and its records are filed at one pseudo-length, the model's trained
 context (also lm-eval's `max_length`). On vLLM it uses the engine that serves prompts of that
 length (for LongRoPE, the short-factor engine), so the engine is not loaded twice; on vllm-server,

@@ -71,3 +71,9 @@ def test_bad_input_is_one_line(tiny_model, tmp_path, capsys, args, fragment):
     said = capsys.readouterr()
     assert said.out == "" and said.err.count("\n") == 1 and said.err.startswith("evalsuite: error:")
     assert fragment in said.err and not out.exists()
+
+
+def test_a_suite_that_drives_the_backend_has_no_prompts_to_print(tmp_path):
+    res = evalsuite(["prompts", "--suite", "lmeval:hellaswag", "--length", "256"], tmp_path)
+    assert res.returncode == 2 and res.stderr.strip() == ("evalsuite: error: suite lmeval runs through its own "
+                                                          "harness and builds no prompts here"), res.stderr
