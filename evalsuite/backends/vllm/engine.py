@@ -74,7 +74,6 @@ class VLLMBackend(Backend):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.cpu = common.cpu_environment(in_process=True)
-        self._gguf_folder: str | None = None     # a GGUF model: its converted folder, made on first load
         if common.is_local(self.model):
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
@@ -115,21 +114,15 @@ class VLLMBackend(Backend):
         from vllm import LLM
         dtype: Any = self.resolve_dtype(self.dtype)
         start = time.perf_counter()
-        model = self._engine_model(dtype)
+        model, revision = common.engine_source(self.model, dtype, self.revision)
         kwargs = {"enforce_eager": self.cpu, "seed": 0, **self.engine_args}   # --engine-arg may change these
         with engine_output():
-            engine = LLM(model=model, tokenizer=model, revision=self.revision,
-                         tokenizer_revision=self.revision, max_model_len=key.max_model_len,
+            engine = LLM(model=model, tokenizer=model, revision=revision,
+                         tokenizer_revision=revision, max_model_len=key.max_model_len,
                          hf_overrides=key.hf_overrides(), dtype=dtype, skip_tokenizer_init=False, **kwargs)
         self._engines[key] = engine
         self._record_load(key.describe(), time.perf_counter() - start)
         return engine
-
-    def _engine_model(self, dtype: str) -> str:
-        """What vLLM loads (a GGUF file: its converted folder, made once)."""
-        if self._gguf_folder is None:
-            self._gguf_folder = common.engine_model(self.model, dtype)
-        return self._gguf_folder
 
     def _timed(self, key: EngineKey, prompts: list[Any], params: list[Any]) -> tuple[list[Any], float]:
         """Run one engine call: the engine is loaded before the clock starts, and no reference

@@ -33,7 +33,7 @@ from typing import IO, Any
 
 import httpx
 
-from evalsuite.backends.base import BackendFlag, LoadedModel, QueuedBackend
+from evalsuite.backends.base import BackendFlag, LoadedModel, QueuedBackend, cuda_available
 from evalsuite.backends.endpoints import RetryPolicy
 from evalsuite.backends.openai import CLIENT_FLAGS, EndpointOptions, OpenAIBackend
 from evalsuite.backends.vllm import common
@@ -200,8 +200,7 @@ class VLLMServerBackend(QueuedBackend):
     def __init__(self, *args: Any, options: ServerOptions | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.options = options or ServerOptions()
-        self.cpu = common.cpu_environment({})      # the servers' environment is set per start (_env)
-        self._folder: str | None = None             # what the servers load (a GGUF file: its converted folder)
+        self.cpu = not cuda_available()            # the servers' environment is set per start (_env)
         self.plan = plan_servers(self.options.gpus, tuple(sorted(self.engine_args.items())))
         self._keys: dict[int, EngineKey] = {}
         self._servers: list[Server] = []
@@ -240,12 +239,10 @@ class VLLMServerBackend(QueuedBackend):
         self._stop()
         started = time.perf_counter()
         dtype = self.resolve_dtype(self.dtype)
-        if self._folder is None:
-            self._folder = common.engine_model(self.model, dtype)
+        model, revision = common.engine_source(self.model, dtype, self.revision)
         args = tuple(sorted(self.engine_args.items()))
-        revision = self.revision if self._folder == self.model else None     # a converted folder has none
         for gpus in self.plan:
-            cmd = server_command(self._folder, free_port(), key, dtype, args, revision=revision, cpu=self.cpu)
+            cmd = server_command(model, free_port(), key, dtype, args, revision=revision, cpu=self.cpu)
             self._servers.append(Server(cmd, self._env(gpus), engine_log()))
         deadline = time.monotonic() + self.options.startup_timeout
         for server in self._servers:
